@@ -1,0 +1,31 @@
+/**
+ * `resilientFetch`: the default instance, created with default options on first use (importing the
+ * package opens nothing). This is what `resilient-fetch/register` installs.
+ */
+import { createResilientFetch, type ResilientFetch } from './fetch.ts';
+
+let instance: ResilientFetch | undefined;
+
+/** The default instance, created on first call. */
+export function getDefaultFetch(): ResilientFetch {
+  instance ??= createResilientFetch();
+  return instance;
+}
+
+// Rest arguments keep the caller's argument count, which fetch's errors depend on.
+function resilientFetch(...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
+  return getDefaultFetch()(...args);
+}
+
+/**
+ * The default instance. Its methods act on the instance if it exists; `close()` and `destroy()` before
+ * the first call resolve at once without creating one.
+ */
+const defaultFetch: ResilientFetch = Object.assign(resilientFetch, {
+  close: (options?: Parameters<ResilientFetch['close']>[0]) => instance?.close(options) ?? Promise.resolve(),
+  destroy: () => instance?.destroy() ?? Promise.resolve(),
+  stats: () => getDefaultFetch().stats(),
+  [Symbol.asyncDispose]: () => instance?.close() ?? Promise.resolve(),
+});
+
+export { defaultFetch as resilientFetch };

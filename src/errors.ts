@@ -1,0 +1,64 @@
+/**
+ * Our own failure modes. Each extends `TypeError`, the class native fetch rejects with for a network
+ * failure, so code written for fetch (`catch (e) { if (e instanceof TypeError) ... }`) keeps working.
+ * Each carries a stable `code`; the guards check a `Symbol.for` brand and the code, so they survive two
+ * copies of this package in one process (as undici's `lib/core/errors.js` does).
+ */
+
+const kBrand = Symbol.for('resilient-fetch.error');
+
+export const ErrorCodes = {
+  /** A call was made after `close()` or `destroy()` started. */
+  CLOSED: 'ERR_RF_CLOSED',
+  /** `destroy()` (or a `close()` whose drain timeout elapsed) ended the call. */
+  DESTROYED: 'ERR_RF_DESTROYED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface ResilientFetchErrorOptions {
+  cause?: unknown;
+  /** The host (`hostname:port`) the failing call was for, when there is one. */
+  host?: string;
+}
+
+export class ResilientFetchError extends TypeError {
+  readonly code: ErrorCode;
+  readonly host: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ResilientFetchErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ResilientFetchError';
+    this.code = code;
+    this.host = options.host;
+    Object.defineProperty(this, kBrand, { value: true });
+  }
+}
+
+/** Rejects calls made after `close()` or `destroy()` started. */
+export class ClosedError extends ResilientFetchError {
+  constructor(options: ResilientFetchErrorOptions = {}) {
+    super(ErrorCodes.CLOSED, 'resilient-fetch: this instance is closed and accepts no new calls', options);
+    this.name = 'ClosedError';
+  }
+}
+
+/** Ends calls still running when `destroy()` is called or `close()`'s drain timeout elapses. */
+export class DestroyedError extends ResilientFetchError {
+  constructor(reason: string, options: ResilientFetchErrorOptions = {}) {
+    super(ErrorCodes.DESTROYED, `resilient-fetch: the call was ended because ${reason}`, options);
+    this.name = 'DestroyedError';
+  }
+}
+
+/** True for any error thrown by resilient-fetch (any copy of it); with `code`, only for that code. */
+export function isResilientFetchError(error: unknown, code?: ErrorCode): error is ResilientFetchError {
+  if (typeof error !== 'object' || error === null || !(kBrand in error)) return false;
+  return code === undefined || (error as { code?: unknown }).code === code;
+}
+
+export const isClosedError = (error: unknown): error is ClosedError =>
+  isResilientFetchError(error, ErrorCodes.CLOSED);
+
+export const isDestroyedError = (error: unknown): error is DestroyedError =>
+  isResilientFetchError(error, ErrorCodes.DESTROYED);
