@@ -9,46 +9,49 @@ export interface PoolOptions {
    * Maximum connections to one host (host and port).
    * @default 30
    */
-  connections?: number;
+  connections?: number | undefined;
   /**
    * How long an idle keep-alive socket is kept. A shorter `Keep-Alive: timeout=N` hint from the server
    * wins: a socket is never kept longer than the server says it keeps it.
    * @default 30_000
    */
-  keepAliveTimeoutMs?: number;
+  keepAliveTimeoutMs?: number | undefined;
   /**
    * Time allowed to establish a connection (TCP and TLS).
    * @default 30_000
    */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * Time allowed between sending the request and receiving the complete response headers.
    * @default 60_000
    */
-  headersTimeoutMs?: number;
+  headersTimeoutMs?: number | undefined;
   /**
    * Idle time allowed between two chunks of the response body. A stream of any length keeps working
    * while data flows.
    * @default 60_000
    */
-  bodyTimeoutMs?: number;
+  bodyTimeoutMs?: number | undefined;
 }
 
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions {
   /** Per-host connection pool settings. */
-  pool?: PoolOptions;
+  pool?: PoolOptions | undefined;
   /**
    * How long `close()` waits for in-flight calls and their response bodies before it destroys what is
    * left.
    * @default 30_000
    */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
 }
 
 /** The options after validation and defaulting: every field present, deeply frozen. */
+/** Every field present, `undefined` removed. */
+type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
 export interface ResolvedOptions {
-  readonly pool: Readonly<Required<PoolOptions>>;
+  readonly pool: Resolved<PoolOptions>;
   readonly drainTimeoutMs: number;
 }
 
@@ -107,7 +110,8 @@ const topValidators: Validators<ResilientFetchOptions> = {
 
 function validateGroup<T>(value: unknown, path: string, validators: Validators<T>): void {
   if (!isPlainObject(value)) {
-    throw new TypeError(`resilient-fetch: option ${path} must be an object, received ${describe(value)}`);
+    const label = path ? `option ${path}` : 'options';
+    throw new TypeError(`resilient-fetch: ${label} must be an object, received ${describe(value)}`);
   }
   for (const [key, field] of Object.entries(value)) {
     const fieldPath = path ? `${path}.${key}` : key;
@@ -121,8 +125,10 @@ function validateGroup<T>(value: unknown, path: string, validators: Validators<T
   }
 }
 
-const withoutUndefined = <T extends object>(value: T | undefined): Partial<T> =>
-  Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
+
+const withoutUndefined = <T extends object>(value: T | undefined): Defined<T> =>
+  Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Defined<T>;
 
 /**
  * Validates `user` (throwing a TypeError or RangeError that names the option path and the value received)
@@ -140,9 +146,9 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
 /** Options of `close()`. */
 export interface CloseOptions {
   /** Skip the drain: end in-flight calls at once, as `destroy()` does. @default false */
-  force?: boolean;
+  force?: boolean | undefined;
   /** Overrides the instance's `drainTimeoutMs` for this close. */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
 }
 
 const closeValidators: Validators<CloseOptions> = {
@@ -158,7 +164,7 @@ const closeValidators: Validators<CloseOptions> = {
 export function resolveCloseOptions(
   user: CloseOptions | undefined,
   drainTimeoutMs: number,
-): Required<CloseOptions> {
+): Resolved<CloseOptions> {
   validateGroup(user ?? {}, 'close', closeValidators);
   return { force: user?.force ?? false, drainTimeoutMs: user?.drainTimeoutMs ?? drainTimeoutMs };
 }

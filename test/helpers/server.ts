@@ -1,0 +1,86 @@
+/** A real node:http server on 127.0.0.1:0 for tests, with socket bookkeeping. */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface TestServer {
+  readonly url: string;
+  readonly port: number;
+  readonly server: http.Server;
+  /** Sockets accepted so far. */
+  readonly connections: number;
+  /** Sockets currently open. */
+  readonly openSockets: number;
+  /** Highest number of sockets open at once. */
+  readonly maxOpenSockets: number;
+  /** Resolves when every open socket has closed (or after `timeoutMs`, rejecting). */
+  socketsClosed(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  handler: http.RequestListener,
+  options: http.ServerOptions & { keepAliveTimeout?: number } = {},
+): Promise<TestServer> {
+  const server = http.createServer(options, handler);
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+  const open = new Set<Socket>();
+  let connections = 0;
+  let maxOpen = 0;
+  let onEmpty: Array<() => void> = [];
+  server.on('connection', (socket) => {
+    connections++;
+    open.add(socket);
+    maxOpen = Math.max(maxOpen, open.size);
+    socket.on('close', () => {
+      open.delete(socket);
+      if (open.size === 0) {
+        for (const resolve of onEmpty) resolve();
+        onEmpty = [];
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    get connections() {
+      return connections;
+    },
+    get openSockets() {
+      return open.size;
+    },
+    get maxOpenSockets() {
+      return maxOpen;
+    },
+    socketsClosed(timeoutMs = 5_000) {
+      if (open.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${open.size} sockets still open`)), timeoutMs);
+        onEmpty.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The error's `cause` chain as an array, outermost first. */
+export function causes(error: unknown): unknown[] {
+  const out: unknown[] = [];
+  let current = error;
+  while (current !== undefined && current !== null && out.length < 10) {
+    out.push(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return out;
+}

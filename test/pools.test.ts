@@ -1,0 +1,190 @@
+/** Per-host pools: one per origin, connection limit, keep-alive, read timeouts. Real loopback servers. */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createResilientFetch } from '../src/index.ts';
+import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
+
+const codeOf = (error: unknown): string | undefined =>
+  causes(error)
+    .map((e) => (e as { code?: string }).code)
+    .find((code) => code !== undefined);
+
+describe('per-host pools', () => {
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+      const delay = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0);
+      setTimeout(() => res.end('ok'), delay);
+    };
+    a = await startServer(handler);
+    b = await startServer(handler);
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('creates one pool per origin, lazily, keyed by host and port', async () => {
+    const rfetch = createResilientFetch();
+    assert.deepEqual(rfetch.stats().pools, {}, 'no pool before the first call');
+    await Promise.all([rfetch(a.url).then((r) => r.text()), rfetch(b.url).then((r) => r.text())]);
+    await rfetch(`${a.url}/again`).then((r) => r.text());
+    const pools = rfetch.stats().pools;
+    assert.deepEqual(Object.keys(pools).sort(), [a.url, b.url].sort());
+    assert.equal(pools[a.url]?.host, `127.0.0.1:${a.port}`);
+    assert.equal(pools[b.url]?.host, `127.0.0.1:${b.port}`);
+    await rfetch.close();
+  });
+
+  it('never opens more than `connections` sockets to a host; extra calls queue and all succeed', async () => {
+    const server = await startServer((_req, res) => setTimeout(() => res.end('ok'), 60));
+    const rfetch = createResilientFetch({ pool: { connections: 2 } });
+    const bodies = await Promise.all(
+      Array.from({ length: 8 }, () => rfetch(server.url).then((r) => r.text())),
+    );
+    assert.deepEqual(bodies, Array(8).fill('ok'));
+    assert.equal(server.maxOpenSockets, 2);
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('keeps sockets alive between calls (fewer sockets than calls)', async () => {
+    const server = await startServer((_req, res) => res.end('ok'));
+    const rfetch = createResilientFetch();
+    for (let i = 0; i < 20; i++) await (await rfetch(server.url)).text();
+    assert.ok(server.connections <= 2, `20 sequential calls opened ${server.connections} sockets`);
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('closes an idle socket after keepAliveTimeoutMs and forgets the idle pool', async () => {
+    const server = await startServer((_req, res) => res.end('ok'), { keepAliveTimeout: 60_000 });
+    const rfetch = createResilientFetch({ pool: { keepAliveTimeoutMs: 100 } });
+    await (await rfetch(server.url)).text();
+    assert.equal(server.openSockets, 1);
+    const started = performance.now();
+    await server.socketsClosed(3_000);
+    const waited = performance.now() - started;
+    assert.ok(waited < 1_000, `the client closed the idle socket after ${waited} ms`);
+    await sleep(10);
+    assert.deepEqual(rfetch.stats().pools, {}, 'an origin with no socket left has no pool');
+    await rfetch.close();
+    await server.close();
+  });
+
+  it("never keeps a socket longer than the server's Keep-Alive hint", async () => {
+    // Node's server announces `Keep-Alive: timeout=3`; undici keeps the socket for the hint minus a 2 s
+    // safety margin, well before the server would close it.
+    const server = await startServer((_req, res) => res.end('ok'), { keepAliveTimeout: 3_000 });
+    const rfetch = createResilientFetch({ pool: { keepAliveTimeoutMs: 30_000 } });
+    await (await rfetch(server.url)).text();
+    const started = performance.now();
+    await server.socketsClosed(5_000);
+    const waited = performance.now() - started;
+    assert.ok(waited < 2_500, `socket kept ${waited} ms against a 3 s server hint`);
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('fails a call whose headers do not arrive within headersTimeoutMs', async () => {
+    const server = await startServer(() => {});
+    const rfetch = createResilientFetch({ pool: { headersTimeoutMs: 100 } });
+    const started = performance.now();
+    const error = await rfetch(server.url).then(
+      () => assert.fail('must reject'),
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(error instanceof TypeError && error.message === 'fetch failed');
+    assert.equal(codeOf(error), 'UND_ERR_HEADERS_TIMEOUT');
+    assert.ok(elapsed >= 90 && elapsed < 2_000, `rejected after ${elapsed} ms`);
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('bodyTimeoutMs is an idle timeout between chunks: a long stream that keeps flowing completes', async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(200);
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`${n}\n`);
+        if (++n === 12) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 40);
+    });
+    const rfetch = createResilientFetch({ pool: { bodyTimeoutMs: 200 } });
+    const started = performance.now();
+    const text = await (await rfetch(server.url)).text();
+    assert.ok(performance.now() - started > 400, 'the stream lasted longer than bodyTimeoutMs');
+    assert.equal(text.split('\n').filter(Boolean).length, 12);
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('bodyTimeoutMs fails a body that stalls between chunks', async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(200);
+      res.write('first');
+      const timer = setTimeout(() => res.end('late'), 2_000);
+      res.on('close', () => clearTimeout(timer));
+    });
+    const rfetch = createResilientFetch({ pool: { bodyTimeoutMs: 150 } });
+    const response = await rfetch(server.url);
+    const error = await response.text().then(
+      () => assert.fail('the stalled body must error'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof TypeError);
+    assert.equal(codeOf(error), 'UND_ERR_BODY_TIMEOUT');
+    await rfetch.close();
+    await server.close();
+  });
+
+  it('fails a connection not established within connectTimeoutMs (a TLS handshake that never completes)', async () => {
+    // A TCP server that accepts and never speaks: the TLS handshake of an https:// call hangs, and the
+    // connect timeout covers the handshake. The server reads (and drops) what it gets, so it sees the
+    // client's FIN, and its sockets closing show the client did not leak its own.
+    const accepted = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      accepted.add(socket);
+      socket.on('close', () => accepted.delete(socket)).resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const rfetch = createResilientFetch({ pool: { connectTimeoutMs: 150 } });
+    const started = performance.now();
+    const error = await rfetch(`https://127.0.0.1:${port}/`).then(
+      () => assert.fail('must reject'),
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(error instanceof TypeError && error.message === 'fetch failed');
+    assert.equal(codeOf(error), 'UND_ERR_CONNECT_TIMEOUT');
+    assert.ok(elapsed >= 140 && elapsed < 2_000, `rejected after ${elapsed} ms`);
+    await rfetch.close();
+    // server.close() waits for its sockets to close; our 'close' listeners run just after.
+    await new Promise((resolve) => silent.close(resolve));
+    await sleep(5);
+    assert.equal(accepted.size, 0, 'the timed-out socket was closed');
+  });
+
+  it('does not use the pools when the caller passes its own dispatcher', async () => {
+    const server = await startServer((req, res) => res.end(req.headers['x-via'] ?? 'none'));
+    const { Agent, Dispatcher1Wrapper } = await import('undici');
+    const own = new Agent();
+    const rfetch = createResilientFetch();
+    const text = await (
+      await rfetch(server.url, { dispatcher: new Dispatcher1Wrapper(own) } as unknown as RequestInit)
+    ).text();
+    assert.equal(text, 'none');
+    assert.deepEqual(rfetch.stats().pools, {}, "the caller's dispatcher carried the call");
+    assert.deepEqual(Object.keys(own.stats), [server.url]);
+    await own.close();
+    await rfetch.close();
+    await server.close();
+  });
+});
