@@ -8,29 +8,34 @@
  * (the global `Request`, `Headers`, `FormData`, `Blob`, streams with `duplex: 'half'`, `data:`/`blob:`
  * URLs), it rejects invalid input with the same errors, and it returns the global `Response`.
  */
+// Loading undici fills the global-dispatcher slots if nobody has yet, so the snapshot below is the default.
+import 'undici';
 import type { Dispatcher } from 'undici';
 
 /** `RequestInit` as Node's fetch reads it, including its `dispatcher` extension. */
 export type FetchInit = RequestInit & { dispatcher?: Dispatcher };
 
-/** The fields of `RequestInit` (plus Node's `dispatcher`) that fetch reads. */
+/**
+ * The fields of `RequestInit` (plus Node's `dispatcher`) that fetch reads, in the order fetch reads them
+ * (alphabetical, as WebIDL dictionaries are), so getters run in the same order as under native fetch.
+ */
 const initFields = [
-  'method',
-  'headers',
   'body',
-  'referrer',
-  'referrerPolicy',
-  'mode',
-  'credentials',
   'cache',
-  'redirect',
+  'credentials',
+  'dispatcher',
+  'duplex',
+  'headers',
   'integrity',
   'keepalive',
+  'method',
+  'mode',
+  'priority',
+  'redirect',
+  'referrer',
+  'referrerPolicy',
   'signal',
   'window',
-  'duplex',
-  'priority',
-  'dispatcher',
 ] as const;
 
 export interface OutboundRequest {
@@ -58,7 +63,7 @@ export function normaliseInit(init: unknown, dispatcher: Dispatcher): FetchInit 
       if (value !== undefined) out[field] = value;
     }
   }
-  out.dispatcher ??= dispatcher;
+  if (out.dispatcher === undefined && !hasAppGlobalDispatcher()) out.dispatcher = dispatcher;
   return out as FetchInit;
 }
 
@@ -71,6 +76,20 @@ export const isDictionary = (init: unknown): boolean =>
  * installed resilientFetch never calls itself.
  */
 export const nativeFetch: typeof fetch = globalThis.fetch;
+
+// The slot Node's fetch reads its dispatcher from (undici's `setGlobalDispatcher()` writes it, wrapping
+// an undici 8 dispatcher). Whatever it holds when this module loads is the default.
+const kGlobalDispatcher = Symbol.for('undici.globalDispatcher.1');
+const slots = globalThis as unknown as Record<symbol, unknown>;
+const defaultGlobalDispatcher = slots[kGlobalDispatcher];
+
+/**
+ * True when the app has set its own global dispatcher (a ProxyAgent, an EnvHttpProxyAgent, a MockAgent in
+ * its tests) since this module loaded. Recognised by identity, not type: a plain `Agent` the app set is
+ * as much its choice as a ProxyAgent. Such a dispatcher is used as Node's fetch would use it, and so it
+ * bypasses our pools.
+ */
+export const hasAppGlobalDispatcher = (): boolean => slots[kGlobalDispatcher] !== defaultGlobalDispatcher;
 
 /** A transport over Node's own fetch. */
 export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch): Transport {
