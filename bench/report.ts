@@ -1,0 +1,139 @@
+/** The benchmark's printed report: environment, one Markdown table per body size, the headline. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { CellResult, ClientSummary } from './measure.ts';
+import type { Spread } from './stats.ts';
+
+export interface Environment {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly platform: string;
+  readonly node: string;
+  readonly bundledUndici: string;
+  readonly npmUndici: string;
+  /** `git describe --always --dirty` of the checkout measured, or `unknown` outside a git checkout. */
+  readonly revision: string;
+}
+
+function gitRevision(): string {
+  try {
+    const cwd = new URL('..', import.meta.url);
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function describeEnvironment(): Environment {
+  const packageJson = new URL('../node_modules/undici/package.json', import.meta.url);
+  const { version } = JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string };
+  return {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    bundledUndici: process.versions.undici ?? 'unknown',
+    npmUndici: version,
+    revision: gitRevision(),
+  };
+}
+
+export function formatEnvironment(env: Environment): string {
+  return [
+    `machine: ${env.cpu}, ${env.cores} cores, ${env.memoryGiB} GiB RAM, ${env.platform}`,
+    `node ${env.node}, bundled undici ${env.bundledUndici} (native fetch), npm undici ${env.npmUndici}, resilient-fetch ${env.revision}`,
+  ].join('\n');
+}
+
+const sizeLabel = (size: number): string => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
+const fixed = (value: number | null, digits: number): string =>
+  value === null ? '-' : value.toFixed(digits);
+
+/** `median (p25-p75)`: the middle half of the rounds. */
+const range = (s: Spread, digits: number, unit = ''): string =>
+  `${s.median.toFixed(digits)}${unit} (${s.p25.toFixed(digits)}-${s.p75.toFixed(digits)})`;
+
+function row(cell: CellResult, s: ClientSummary): string[] {
+  return [
+    String(cell.concurrency),
+    s.client,
+    range(s.rps, 0),
+    range(s.ratio, 2, 'x'),
+    range(s.cpuUsPerRequest, 0),
+    range(s.cpuRatio, 2, 'x'),
+    `${s.serverCpuPercent.toFixed(0)}%`,
+    fixed(s.p50Ms, 3),
+    fixed(s.p99Ms, 3),
+  ];
+}
+
+const header = [
+  'conc',
+  'client',
+  'req/s median (p25-p75)',
+  'req/s vs native',
+  'CPU µs/req',
+  'CPU vs native',
+  'server CPU',
+  'p50 ms',
+  'p99 ms',
+];
+
+/** A Markdown table with padded columns, so it reads the same in a terminal and in a .md file. */
+function markdownTable(rows: readonly string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+export function formatTables(cells: readonly CellResult[]): string {
+  const sizes = [...new Set(cells.map((c) => c.size))];
+  return sizes
+    .map((size) => {
+      const rows = cells.filter((c) => c.size === size).flatMap((c) => c.clients.map((s) => row(c, s)));
+      return `### ${sizeLabel(size)} body\n\n${markdownTable(rows)}`;
+    })
+    .join('\n\n');
+}
+
+export interface Headline {
+  readonly line: string;
+  readonly spread: string;
+  readonly ratio: number | null;
+  readonly cpuRatio: number | null;
+}
+
+/** Met only when the whole 95 % interval of the median ratio clears the target. */
+function verdict(low: number, high: number, target: number): string {
+  if (low >= target) return 'target met';
+  if (high < target) return 'target missed';
+  return 'inconclusive: the interval straddles the target';
+}
+
+/** resilientFetch vs native fetch at 16 concurrent on 64 B, with its per-round spread. */
+export function headline(cells: readonly CellResult[], target: number): Headline {
+  const cell = cells.find((c) => c.size === 64 && c.concurrency === 16);
+  const summary = cell?.clients.find((s) => s.client === 'resilientFetch');
+  if (!cell || !summary) {
+    const line = 'resilientFetch vs native fetch at 16 concurrent, 64 B: not measured';
+    return { line, spread: '', ratio: null, cpuRatio: null };
+  }
+  const { ratio, ratioInterval: ci, cpuRatio } = summary;
+  const x = (value: number) => `${value.toFixed(2)}x`;
+  return {
+    line: `resilientFetch vs native fetch at 16 concurrent, 64 B: ${x(ratio.median)} (target >= ${x(target)})`,
+    spread: [
+      `  req/s ratio: median of ${cell.rounds} per-round ratios; 95% CI of the median ${x(ci.low)}-${x(ci.high)} ` +
+        `(${verdict(ci.low, ci.high, target)}); middle half ${x(ratio.p25)}-${x(ratio.p75)}; ` +
+        `min ${x(ratio.min)}, max ${x(ratio.max)}`,
+      `  CPU per request, native / resilientFetch: ${range(cpuRatio, 2, 'x')}`,
+    ].join('\n'),
+    ratio: ratio.median,
+    cpuRatio: cpuRatio.median,
+  };
+}
