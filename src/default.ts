@@ -25,6 +25,8 @@ const defaultFetch: ResilientFetch = Object.assign(resilientFetch, {
   close: (options?: Parameters<ResilientFetch['close']>[0]) => instance?.close(options) ?? Promise.resolve(),
   destroy: () => instance?.destroy() ?? Promise.resolve(),
   stats: () => getDefaultFetch().stats(),
+  resetCircuit: (host: string) => getDefaultFetch().resetCircuit(host),
+  isolate: (host: string) => getDefaultFetch().isolate(host),
   [Symbol.asyncDispose]: () => instance?.close() ?? Promise.resolve(),
 });
 

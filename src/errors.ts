@@ -12,6 +12,8 @@ export const ErrorCodes = {
   CLOSED: 'ERR_RF_CLOSED',
   /** `destroy()` (or a `close()` whose drain timeout elapsed) ended the call. */
   DESTROYED: 'ERR_RF_DESTROYED',
+  /** The host's circuit is open (or held open by `isolate()`): the call was not sent. */
+  CIRCUIT_OPEN: 'ERR_RF_CIRCUIT_OPEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -51,6 +53,30 @@ export class DestroyedError extends ResilientFetchError {
   }
 }
 
+/**
+ * Rejects a call, without touching the network, while its host's circuit is open, half-open with its one
+ * probe already running, or isolated.
+ */
+export class CircuitOpenError extends ResilientFetchError {
+  /** `open`, `half-open` or `isolated`. */
+  readonly state: 'open' | 'half-open' | 'isolated';
+  /** When an open circuit lets a probe through; undefined while half-open or isolated. */
+  readonly retryAt: Date | undefined;
+
+  constructor(host: string, state: 'open' | 'half-open' | 'isolated', retryAt?: number) {
+    const when =
+      state === 'isolated'
+        ? 'it is isolated until released'
+        : retryAt === undefined
+          ? 'its probe call is running'
+          : `it lets a probe through at ${new Date(retryAt).toISOString()}`;
+    super(ErrorCodes.CIRCUIT_OPEN, `resilient-fetch: the circuit for ${host} is ${state}; ${when}`, { host });
+    this.name = 'CircuitOpenError';
+    this.state = state;
+    this.retryAt = retryAt === undefined ? undefined : new Date(retryAt);
+  }
+}
+
 /** True for any error thrown by resilient-fetch (any copy of it); with `code`, only for that code. */
 export function isResilientFetchError(error: unknown, code?: ErrorCode): error is ResilientFetchError {
   if (typeof error !== 'object' || error === null || !(kBrand in error)) return false;
@@ -62,3 +88,9 @@ export const isClosedError = (error: unknown): error is ClosedError =>
 
 export const isDestroyedError = (error: unknown): error is DestroyedError =>
   isResilientFetchError(error, ErrorCodes.DESTROYED);
+
+export const isCircuitOpenError = (error: unknown): error is CircuitOpenError =>
+  isResilientFetchError(error, ErrorCodes.CIRCUIT_OPEN);
+
+/** The DOMException named `TimeoutError` a timeout rejects with, as `AbortSignal.timeout()` does. */
+export const timeoutError = (message: string): DOMException => new DOMException(message, 'TimeoutError');

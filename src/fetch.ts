@@ -1,17 +1,29 @@
 /**
- * createResilientFetch(): the fetch-shaped function. Today's layers: lifecycle -> transport (Node's
- * fetch over per-host undici pools). Policies and telemetry slot in between, on `OutboundRequest`.
+ * createResilientFetch(): the fetch-shaped function. Layers: lifecycle -> per-host policies (breaker,
+ * retry loop, deadline, attempt timeout) -> transport (Node's fetch over per-host undici pools).
  */
+import type { CircuitStateName } from './breaker.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
 import {
   type CloseOptions,
+  policyForHost,
   type ResilientFetchOptions,
+  type ResilientRequestInit,
   resolveCloseOptions,
   resolveOptions,
+  resolveRequestPolicy,
 } from './options.ts';
+import { createHostState, type HostState, runCall } from './policies.ts';
 import { createPools, type OriginPoolStats } from './pools.ts';
-import { createNodeFetchTransport, isDictionary, nativeFetch, normaliseInit } from './transport.ts';
+import {
+  createNodeFetchTransport,
+  type FetchInit,
+  isDictionary,
+  nativeFetch,
+  normaliseInit,
+  type Transport,
+} from './transport.ts';
 
 export interface ResilientFetchStats {
   /** `open`, then `closing` while `close()` drains, then `closed`. */
@@ -20,6 +32,15 @@ export interface ResilientFetchStats {
   readonly inFlight: number;
   /** One entry per origin with a live pool, keyed by origin. */
   readonly pools: Record<string, OriginPoolStats>;
+  /** Policy state per host (`hostname:port`) called so far. */
+  readonly hosts: Record<string, HostStats>;
+}
+
+export interface HostStats {
+  /** `closed`, `open`, `half-open` or `isolated`; `disabled` when the host has no breaker. */
+  readonly circuit: CircuitStateName | 'disabled';
+  /** Retries the retry budget refused. */
+  readonly retriesDenied: number;
 }
 
 export interface ResilientFetchMethods {
@@ -35,14 +56,60 @@ export interface ResilientFetchMethods {
    * being read errors with that cause. Idempotent.
    */
   destroy(): Promise<void>;
-  /** A snapshot of the instance: lifecycle state, calls in flight, per-origin pool statistics. */
+  /** A snapshot of the instance: lifecycle state, calls in flight, per-origin pools, per-host policy state. */
   stats(): ResilientFetchStats;
+  /**
+   * Closes the circuit of `host` (`hostname:port`, or a URL) at once, as a successful probe would.
+   */
+  resetCircuit(host: string): void;
+  /**
+   * Holds the circuit of `host` open: its calls fail fast with `CircuitOpenError` until the returned
+   * function is called (isolations nest: the circuit closes when the last one is released).
+   */
+  isolate(host: string): () => void;
   /** `await using rfetch = createResilientFetch()` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A drop-in replacement for the global fetch, with lifecycle methods. */
-export type ResilientFetch = typeof globalThis.fetch & ResilientFetchMethods;
+/**
+ * A drop-in replacement for the global fetch, with lifecycle and circuit methods. It accepts everything
+ * fetch accepts, plus `init.resilience` for per-request policy overrides.
+ */
+export interface ResilientFetch extends ResilientFetchMethods {
+  (input: string | URL | Request, init?: ResilientRequestInit): Promise<Response>;
+}
+
+const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+/** `hostname:port` of an http(s) URL; undefined for any other scheme or an unparsable URL. */
+function hostOfInput(input: unknown): string | undefined {
+  const href =
+    typeof input === 'string'
+      ? input
+      : input instanceof URL
+        ? input.href
+        : input instanceof Request
+          ? input.url
+          : String(input);
+  const url = URL.parse(href);
+  if (url === null) return undefined;
+  const port = url.port || defaultPorts[url.protocol];
+  return port === undefined ? undefined : `${url.hostname}:${port}`;
+}
+
+/** A host key from what a user passes to resetCircuit()/isolate(): `hostname:port` or a URL. */
+function hostKey(value: string): string {
+  if (typeof value === 'string' && value.includes('://')) {
+    const host = hostOfInput(value);
+    if (host) return host;
+  }
+  if (typeof value !== 'string' || !/^[^\s/]+:\d+$/.test(value)) {
+    throw new TypeError(
+      `resilient-fetch: expected a host as "hostname:port" or an http(s) URL, received ${JSON.stringify(value)}`,
+    );
+  }
+  return value.toLowerCase();
+}
 
 type AnyFetch = (...args: unknown[]) => Promise<Response>;
 
@@ -51,7 +118,17 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const pools = createPools(resolved.pool);
   const transport = createNodeFetchTransport();
   const lifecycle = createLifecycle();
+  const hosts = new Map<string, HostState>();
   let closing: Promise<void> | undefined;
+
+  const hostState = (host: string): HostState => {
+    let state = hosts.get(host);
+    if (state === undefined) {
+      state = createHostState(host, policyForHost(resolved, host), () => {});
+      hosts.set(host, state);
+    }
+    return state;
+  };
   let destroying: Promise<void> | undefined;
 
   const onSettled = (response: Response): Response => {
@@ -63,7 +140,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     throw error;
   };
 
-  function resilientFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  function resilientFetch(input: string | URL | Request, init?: ResilientRequestInit): Promise<Response> {
     if (lifecycle.state !== 'open') return Promise.reject(new ClosedError());
     // Inputs fetch would refuse are handed to Node's fetch untouched, so they reject exactly as there.
     // biome-ignore lint/complexity/noArguments: native fetch tells 0 arguments from an undefined input.
@@ -72,12 +149,30 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     lifecycle.enter();
     let pending: Promise<Response>;
     try {
-      pending = transport({ input, init: normaliseInit(init, pools.dispatcher) });
+      pending = startCall(transport, input, init, normaliseInit(init, pools.dispatcher));
     } catch (error) {
       // A throwing getter on the caller's init: fetch would reject with that error too.
       pending = Promise.reject(error);
     }
     return pending.then(onSettled, onFailed);
+  }
+
+  function startCall(
+    send: Transport,
+    input: string | URL | Request,
+    init: ResilientRequestInit | undefined,
+    fetchInit: FetchInit,
+  ): Promise<Response> {
+    const host = hostOfInput(input);
+    // data:, blob:, and URLs fetch will refuse: no host, no policy; Node's fetch answers as it does.
+    if (host === undefined) return send({ input, init: fetchInit });
+    const state = hostState(host);
+    const extra = init?.resilience;
+    const policy = extra === undefined ? state.policy : resolveRequestPolicy(state.policy, extra);
+    const request = input instanceof Request ? input : undefined;
+    const method = String(fetchInit.method ?? request?.method ?? 'GET').toUpperCase();
+    const signal = 'signal' in fetchInit ? (fetchInit.signal ?? undefined) : request?.signal;
+    return runCall({ input, init: fetchInit, method, host, state, policy, signal }, send);
   }
 
   function destroy(reason = 'destroy() was called'): Promise<void> {
@@ -119,7 +214,24 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const methods: ResilientFetchMethods = {
     close,
     destroy: () => destroy(),
-    stats: () => ({ state: lifecycle.state, inFlight: lifecycle.inFlight, pools: pools.stats() }),
+    stats: () => ({
+      state: lifecycle.state,
+      inFlight: lifecycle.inFlight,
+      pools: pools.stats(),
+      hosts: Object.fromEntries(
+        [...hosts].map(([host, state]) => [
+          host,
+          { circuit: state.breaker?.state ?? 'disabled', retriesDenied: state.retriesDenied },
+        ]),
+      ),
+    }),
+    resetCircuit: (host) => hostState(hostKey(host)).breaker?.reset(),
+    isolate(host) {
+      const breaker = hostState(hostKey(host)).breaker;
+      if (!breaker)
+        throw new TypeError(`resilient-fetch: ${host} has no circuit breaker (circuitBreaker: false)`);
+      return breaker.isolate();
+    },
     [Symbol.asyncDispose]: () => close(),
   };
   return Object.assign(resilientFetch, methods);

@@ -34,10 +34,169 @@ export interface PoolOptions {
   bodyTimeoutMs?: number | undefined;
 }
 
-/** Options of `createResilientFetch()`. Every field is optional. */
-export interface ResilientFetchOptions {
+/** How the delay between attempts grows. */
+export type RetryStrategy = 'exponential' | 'linear' | 'fixed' | 'none';
+/**
+ * Randomisation of the delay: `proportional` adds or removes up to `jitterRatio` of it; `full` picks
+ * uniformly in [0, delay]; `decorrelated` picks in [base, 3 x previous delay] (AWS's "decorrelated jitter").
+ */
+export type JitterKind = 'proportional' | 'full' | 'decorrelated' | 'none';
+
+/** What `shouldRetry` is told about the attempt that just ended. */
+export interface RetryContext {
+  /** `hostname:port`. */
+  readonly host: string;
+  readonly method: string;
+  /** 1 for the first retry. */
+  readonly retry: number;
+  /** The attempt's Response, when it produced one. */
+  readonly response?: Response;
+  /** The attempt's error, when it failed. */
+  readonly error?: unknown;
+}
+
+/** Retry budget per host, as Finagle and Envoy keep it. */
+export interface RetryBudgetOptions {
+  /**
+   * Retries may add at most this share to the calls of the window (0.2: one retry per five calls).
+   * @default 0.2
+   */
+  ratio?: number | undefined;
+  /**
+   * The sliding window the ratio is measured over.
+   * @default 10_000
+   */
+  windowMs?: number | undefined;
+  /**
+   * Retries always allowed per second, whatever the traffic, so a host with little traffic still retries.
+   * @default 10
+   */
+  minRetriesPerSecond?: number | undefined;
+}
+
+export interface RetryOptions {
+  /** @default 'exponential' */
+  strategy?: RetryStrategy | undefined;
+  /**
+   * Retries after the first attempt (so at most `maxRetries + 1` attempts).
+   * @default 3
+   */
+  maxRetries?: number | undefined;
+  /**
+   * The first delay; `exponential` multiplies it by `factor` per retry, `linear` adds it per retry.
+   * @default 1_000
+   */
+  baseDelayMs?: number | undefined;
+  /** @default 2 */
+  factor?: number | undefined;
+  /**
+   * No delay is longer. A `Retry-After` asking for longer is not waited for: the response is returned.
+   * @default 60_000
+   */
+  maxDelayMs?: number | undefined;
+  /** @default 'proportional' */
+  jitter?: JitterKind | undefined;
+  /**
+   * Share of the delay `proportional` jitter may add or remove.
+   * @default 0.1
+   */
+  jitterRatio?: number | undefined;
+  /**
+   * Response statuses that are retried.
+   * @default [408, 429, 500, 502, 503, 504]
+   */
+  statuses?: readonly number[] | undefined;
+  /**
+   * Network error codes (the `code` of the fetch error's cause chain) that are retried, plus
+   * `TimeoutError` for an attempt that timed out.
+   * @default ECONNRESET, ECONNREFUSED, EPIPE, ENOTFOUND, EAI_AGAIN, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH,
+   * UND_ERR_SOCKET, UND_ERR_CLOSED, UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT, TimeoutError
+   */
+  errorCodes?: readonly string[] | undefined;
+  /**
+   * Retry POST and PATCH even without an `Idempotency-Key` header.
+   * @default false
+   */
+  retryNonIdempotent?: boolean | undefined;
+  /**
+   * A ReadableStream, async-iterable or `Request` body is streamed once and not retried. With a limit
+   * above 0, up to that many bytes are kept while it streams so that a retry can re-send them; a larger
+   * body is simply not retried.
+   * @default 0
+   */
+  bufferBodyBytes?: number | undefined;
+  /**
+   * Last word on a retry the rules allow: return `false` to stop, `true` or `undefined` to go on. A hook
+   * that throws is ignored (the rules decide).
+   */
+  shouldRetry?: ((context: RetryContext) => boolean | undefined) | undefined;
+  /** `false` turns the budget off. */
+  budget?: RetryBudgetOptions | false | undefined;
+}
+
+export interface CircuitBreakerOptions {
+  /**
+   * `consecutive`: opens after `consecutiveFailures` failed calls in a row. `sampling`: opens when the
+   * failure ratio over `windowMs` reaches `failureRatio`, given at least `minimumRps` calls per second.
+   * @default 'consecutive'
+   */
+  mode?: 'consecutive' | 'sampling' | undefined;
+  /** @default 5 */
+  consecutiveFailures?: number | undefined;
+  /** @default 0.5 */
+  failureRatio?: number | undefined;
+  /** @default 60_000 */
+  windowMs?: number | undefined;
+  /** @default 1 */
+  minimumRps?: number | undefined;
+  /**
+   * How long the circuit stays open before one probe call is let through.
+   * @default 300_000
+   */
+  halfOpenAfterMs?: number | undefined;
+  /**
+   * Which final statuses count as a failed call (network errors and timeouts always do).
+   * @default status >= 500
+   */
+  isFailureStatus?: ((status: number) => boolean) | undefined;
+}
+
+export interface TimeoutOptions {
+  /**
+   * Time one attempt may take until its response headers arrive.
+   * @default 60_000
+   */
+  attemptMs?: number | undefined;
+  /**
+   * Time the whole call may take, all attempts and backoffs included, until the final response headers.
+   * @default 120_000
+   */
+  deadlineMs?: number | undefined;
+  /**
+   * Make the deadline cover reading the response body too.
+   * @default false
+   */
+  deadlineCoversBody?: boolean | undefined;
+}
+
+/** Options that can differ per host. */
+export interface HostOptions {
   /** Per-host connection pool settings. */
   pool?: PoolOptions | undefined;
+  /** `false` turns retries off. */
+  retry?: RetryOptions | false | undefined;
+  /** `false` turns the circuit breaker off. */
+  circuitBreaker?: CircuitBreakerOptions | false | undefined;
+  timeout?: TimeoutOptions | undefined;
+}
+
+/** Options of `createResilientFetch()`. Every field is optional. */
+export interface ResilientFetchOptions extends HostOptions {
+  /**
+   * Overrides per host: keys are `hostname:port` (that host only) or `hostname` (every port); values
+   * are merged over the top-level options, group by group.
+   */
+  hosts?: Record<string, HostOptions> | undefined;
   /**
    * How long `close()` waits for in-flight calls and their response bodies before it destroys what is
    * left.
@@ -46,14 +205,63 @@ export interface ResilientFetchOptions {
   drainTimeoutMs?: number | undefined;
 }
 
-/** The options after validation and defaulting: every field present, deeply frozen. */
+/** Per-request overrides, given as `init.resilience`. */
+export interface RequestPolicyOptions {
+  /** `false` turns retries off for this call. */
+  retry?: Omit<RetryOptions, 'budget'> | false | undefined;
+  timeout?: TimeoutOptions | undefined;
+}
+
+/** `RequestInit` plus the per-request policy field. */
+export interface ResilientRequestInit extends RequestInit {
+  resilience?: RequestPolicyOptions | undefined;
+}
+
 /** Every field present, `undefined` removed. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
 
-export interface ResolvedOptions {
+export type ResolvedRetry = Omit<
+  Resolved<RetryOptions>,
+  'budget' | 'shouldRetry' | 'statuses' | 'errorCodes'
+> & {
+  readonly statuses: ReadonlySet<number>;
+  readonly errorCodes: ReadonlySet<string>;
+  readonly shouldRetry: RetryOptions['shouldRetry'];
+  readonly budget: Resolved<RetryBudgetOptions> | false;
+};
+export type ResolvedBreaker = Resolved<CircuitBreakerOptions>;
+export type ResolvedTimeout = Resolved<TimeoutOptions>;
+
+/** Everything that applies to one host, resolved. */
+export interface HostPolicy {
   readonly pool: Resolved<PoolOptions>;
-  readonly drainTimeoutMs: number;
+  /** `false` when retries are off. */
+  readonly retry: ResolvedRetry | false;
+  readonly circuitBreaker: ResolvedBreaker | false;
+  readonly timeout: ResolvedTimeout;
 }
+
+export interface ResolvedOptions extends HostPolicy {
+  readonly drainTimeoutMs: number;
+  /** Per-host policies by key (`hostname:port` or `hostname`). */
+  readonly hosts: ReadonlyMap<string, HostPolicy>;
+}
+
+const retryableErrorCodes = [
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'TimeoutError',
+] as const;
 
 /** The one place where defaults live. */
 export const defaults = {
@@ -64,36 +272,104 @@ export const defaults = {
     headersTimeoutMs: 60_000,
     bodyTimeoutMs: 60_000,
   },
+  retry: {
+    strategy: 'exponential',
+    maxRetries: 3,
+    baseDelayMs: 1_000,
+    factor: 2,
+    maxDelayMs: 60_000,
+    jitter: 'proportional',
+    jitterRatio: 0.1,
+    statuses: [408, 429, 500, 502, 503, 504],
+    errorCodes: retryableErrorCodes,
+    retryNonIdempotent: false,
+    bufferBodyBytes: 0,
+    budget: { ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 10 },
+  },
+  circuitBreaker: {
+    mode: 'consecutive',
+    consecutiveFailures: 5,
+    failureRatio: 0.5,
+    windowMs: 60_000,
+    minimumRps: 1,
+    halfOpenAfterMs: 300_000,
+    isFailureStatus: (status: number) => status >= 500,
+  },
+  timeout: {
+    attemptMs: 60_000,
+    deadlineMs: 120_000,
+    deadlineCoversBody: false,
+  },
   drainTimeoutMs: 30_000,
-} as const satisfies ResolvedOptions;
+} as const;
 
 // A mapped type over the option interfaces: forgetting to validate a new option is a compile error.
-type Validators<T> = { [K in keyof Required<T>]: (value: unknown, path: string) => void };
+type Validator = (value: unknown, path: string) => void;
+type Validators<T> = { [K in keyof Required<T>]: Validator };
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const describe = (value: unknown): string => {
+export const describeValue = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : 'an object';
 };
 
-/** A finite number >= `min` (and an integer when `integer`), or a TypeError/RangeError naming the path. */
-function checkNumber(min: number, integer: boolean) {
-  return (value: unknown, path: string): void => {
-    if (typeof value !== 'number') {
-      throw new TypeError(`resilient-fetch: option ${path} must be a number, received ${describe(value)}`);
-    }
-    if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+const fail = (Kind: ErrorConstructor, path: string, expected: string, value: unknown): never => {
+  throw new Kind(`resilient-fetch: option ${path} must be ${expected}, received ${describeValue(value)}`);
+};
+
+/** A finite number in [min, max] (and an integer when `integer`). */
+function checkNumber(min: number, integer: boolean, max = Number.POSITIVE_INFINITY): Validator {
+  return (value, path) => {
+    if (typeof value !== 'number') fail(TypeError, path, 'a number', value);
+    const n = value as number;
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
       const kind = integer ? 'an integer' : 'a finite number';
-      throw new RangeError(
-        `resilient-fetch: option ${path} must be ${kind} >= ${min}, received ${describe(value)}`,
-      );
+      const range = max === Number.POSITIVE_INFINITY ? `>= ${min}` : `between ${min} and ${max}`;
+      fail(RangeError, path, `${kind} ${range}`, value);
     }
   };
 }
+
+const checkBoolean: Validator = (value, path) => {
+  if (typeof value !== 'boolean') fail(TypeError, path, 'a boolean', value);
+};
+
+const checkFunction: Validator = (value, path) => {
+  if (typeof value !== 'function') fail(TypeError, path, 'a function', value);
+};
+
+const checkOneOf =
+  (allowed: readonly string[]): Validator =>
+  (value, path) => {
+    if (typeof value !== 'string' || !allowed.includes(value)) {
+      fail(TypeError, path, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
+    }
+  };
+
+const checkArrayOf =
+  (item: Validator): Validator =>
+  (value, path) => {
+    if (!Array.isArray(value)) fail(TypeError, path, 'an array', value);
+    (value as unknown[]).forEach((v, i) => {
+      item(v, `${path}[${i}]`);
+    });
+  };
+
+const checkString: Validator = (value, path) => {
+  if (typeof value !== 'string' || value === '') fail(TypeError, path, 'a non-empty string', value);
+};
+
+const checkGroup =
+  <T>(validators: Validators<T>, allowFalse = false): Validator =>
+  (value, path) => {
+    if (allowFalse && value === false) return;
+    validateGroup(value, path, validators, allowFalse);
+  };
 
 const poolValidators: Validators<PoolOptions> = {
   connections: checkNumber(1, true),
@@ -103,19 +379,81 @@ const poolValidators: Validators<PoolOptions> = {
   bodyTimeoutMs: checkNumber(1, true),
 };
 
+const budgetValidators: Validators<RetryBudgetOptions> = {
+  ratio: checkNumber(0, false),
+  windowMs: checkNumber(1, false),
+  minRetriesPerSecond: checkNumber(0, false),
+};
+
+const requestRetryValidators: Validators<Omit<RetryOptions, 'budget'>> = {
+  strategy: checkOneOf(['exponential', 'linear', 'fixed', 'none']),
+  maxRetries: checkNumber(0, true),
+  baseDelayMs: checkNumber(0, false),
+  factor: checkNumber(1, false),
+  maxDelayMs: checkNumber(0, false),
+  jitter: checkOneOf(['proportional', 'full', 'decorrelated', 'none']),
+  jitterRatio: checkNumber(0, false, 1),
+  statuses: checkArrayOf(checkNumber(100, true, 599)),
+  errorCodes: checkArrayOf(checkString),
+  retryNonIdempotent: checkBoolean,
+  bufferBodyBytes: checkNumber(0, true),
+  shouldRetry: checkFunction,
+};
+
+const retryValidators: Validators<RetryOptions> = {
+  ...requestRetryValidators,
+  budget: checkGroup(budgetValidators, true),
+};
+
+const breakerValidators: Validators<CircuitBreakerOptions> = {
+  mode: checkOneOf(['consecutive', 'sampling']),
+  consecutiveFailures: checkNumber(1, true),
+  failureRatio: checkNumber(0, false, 1),
+  windowMs: checkNumber(1, false),
+  minimumRps: checkNumber(0, false),
+  halfOpenAfterMs: checkNumber(0, false),
+  isFailureStatus: checkFunction,
+};
+
+const timeoutValidators: Validators<TimeoutOptions> = {
+  attemptMs: checkNumber(1, false),
+  deadlineMs: checkNumber(1, false),
+  deadlineCoversBody: checkBoolean,
+};
+
+const hostValidators: Validators<HostOptions> = {
+  pool: checkGroup(poolValidators),
+  retry: checkGroup(retryValidators, true),
+  circuitBreaker: checkGroup(breakerValidators, true),
+  timeout: checkGroup(timeoutValidators),
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
-  pool: (value, path) => validateGroup(value, path, poolValidators),
+  ...hostValidators,
+  hosts: (value, path) => {
+    if (!isPlainObject(value)) fail(TypeError, path, 'an object', value);
+    for (const [key, host] of Object.entries(value as Record<string, unknown>)) {
+      if (key === '' || /[/\s]/.test(key)) fail(TypeError, `${path} key`, 'hostname or hostname:port', key);
+      validateGroup(host, `${path}.${key}`, hostValidators);
+    }
+  },
   drainTimeoutMs: checkNumber(0, false),
 };
 
-function validateGroup<T>(value: unknown, path: string, validators: Validators<T>): void {
+const requestValidators: Validators<RequestPolicyOptions> = {
+  retry: checkGroup(requestRetryValidators, true),
+  timeout: checkGroup(timeoutValidators),
+};
+
+function validateGroup<T>(value: unknown, path: string, validators: Validators<T>, allowFalse = false): void {
   if (!isPlainObject(value)) {
     const label = path ? `option ${path}` : 'options';
-    throw new TypeError(`resilient-fetch: ${label} must be an object, received ${describe(value)}`);
+    const expected = allowFalse ? 'an object or false' : 'an object';
+    throw new TypeError(`resilient-fetch: ${label} must be ${expected}, received ${describeValue(value)}`);
   }
   for (const [key, field] of Object.entries(value)) {
     const fieldPath = path ? `${path}.${key}` : key;
-    const validate = (validators as Record<string, Validators<T>[keyof T]>)[key];
+    const validate = (validators as Record<string, Validator>)[key];
     if (!validate) {
       const known = Object.keys(validators).join(', ');
       throw new TypeError(`resilient-fetch: unknown option ${fieldPath} (known options: ${known})`);
@@ -130,17 +468,103 @@ type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
 const withoutUndefined = <T extends object>(value: T | undefined): Defined<T> =>
   Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Defined<T>;
 
+function mergeRetry(
+  base: ResolvedRetry | false,
+  user: RetryOptions | Omit<RetryOptions, 'budget'> | false | undefined,
+): ResolvedRetry | false {
+  if (user === false) return false;
+  if (user === undefined) return base;
+  const from: ResolvedRetry = base === false ? resolveRetry(undefined) : base;
+  const u = withoutUndefined(user as RetryOptions);
+  let budget = from.budget;
+  if (u.budget === false) budget = false;
+  else if (u.budget !== undefined) {
+    budget = Object.freeze({ ...(from.budget || defaults.retry.budget), ...withoutUndefined(u.budget) });
+  }
+  return Object.freeze({
+    ...from,
+    ...u,
+    statuses: u.statuses ? new Set(u.statuses) : from.statuses,
+    errorCodes: u.errorCodes ? new Set(u.errorCodes) : from.errorCodes,
+    shouldRetry: u.shouldRetry ?? from.shouldRetry,
+    budget,
+  });
+}
+
+function resolveRetry(user: RetryOptions | undefined): ResolvedRetry {
+  const { statuses, errorCodes, budget, ...rest } = defaults.retry;
+  const base: ResolvedRetry = Object.freeze({
+    ...rest,
+    statuses: new Set<number>(statuses),
+    errorCodes: new Set<string>(errorCodes),
+    shouldRetry: undefined,
+    budget: Object.freeze({ ...budget }),
+  });
+  return user ? (mergeRetry(base, user) as ResolvedRetry) : base;
+}
+
+function mergeGroup<T extends object>(
+  base: T | false,
+  user: object | false | undefined,
+  fallback: T,
+): T | false {
+  if (user === false) return false;
+  if (user === undefined) return base;
+  return Object.freeze({ ...(base === false ? fallback : base), ...withoutUndefined(user) }) as T;
+}
+
+function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
+  return Object.freeze({
+    pool: mergeGroup(base.pool, user.pool, defaults.pool) as HostPolicy['pool'],
+    retry: mergeRetry(base.retry, user.retry),
+    circuitBreaker: mergeGroup<ResolvedBreaker>(
+      base.circuitBreaker,
+      user.circuitBreaker,
+      defaults.circuitBreaker,
+    ),
+    timeout: mergeGroup(base.timeout, user.timeout, defaults.timeout) as ResolvedTimeout,
+  });
+}
+
+const basePolicy: HostPolicy = Object.freeze({
+  pool: Object.freeze({ ...defaults.pool }),
+  retry: resolveRetry(undefined),
+  circuitBreaker: Object.freeze({ ...defaults.circuitBreaker }),
+  timeout: Object.freeze({ ...defaults.timeout }),
+});
+
 /**
  * Validates `user` (throwing a TypeError or RangeError that names the option path and the value received)
  * and merges it over `defaults`.
  */
 export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOptions {
   validateGroup(user, '', topValidators);
-  const top = withoutUndefined(user);
-  return Object.freeze({
-    drainTimeoutMs: top.drainTimeoutMs ?? defaults.drainTimeoutMs,
-    pool: Object.freeze({ ...defaults.pool, ...withoutUndefined(user.pool) }),
-  });
+  const top = mergeHost(basePolicy, user);
+  const hosts = new Map<string, HostPolicy>();
+  for (const [key, host] of Object.entries(user.hosts ?? {}))
+    hosts.set(key.toLowerCase(), mergeHost(top, host));
+  return Object.freeze({ ...top, hosts, drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs });
+}
+
+/** The policy for `host` (`hostname:port`): an exact entry, else a hostname entry, else the top level. */
+export function policyForHost(options: ResolvedOptions, host: string): HostPolicy {
+  if (options.hosts.size === 0) return options;
+  return options.hosts.get(host) ?? options.hosts.get(host.slice(0, host.lastIndexOf(':'))) ?? options;
+}
+
+/**
+ * Validates `init.resilience` and merges it over the host's policy. Throws a TypeError or RangeError
+ * naming `init.resilience.<path>`.
+ */
+export function resolveRequestPolicy(policy: HostPolicy, user: unknown): HostPolicy {
+  validateGroup(user, 'init.resilience', requestValidators);
+  const u = user as RequestPolicyOptions;
+  return {
+    pool: policy.pool,
+    circuitBreaker: policy.circuitBreaker,
+    retry: mergeRetry(policy.retry, u.retry),
+    timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
+  };
 }
 
 /** Options of `close()`. */
@@ -152,11 +576,7 @@ export interface CloseOptions {
 }
 
 const closeValidators: Validators<CloseOptions> = {
-  force: (value, path) => {
-    if (typeof value !== 'boolean') {
-      throw new TypeError(`resilient-fetch: option ${path} must be a boolean, received ${describe(value)}`);
-    }
-  },
+  force: checkBoolean,
   drainTimeoutMs: checkNumber(0, false),
 };
 

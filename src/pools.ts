@@ -3,8 +3,9 @@
  * dropped once its last connection is gone, all closed together); we give it our pool options and the
  * wrapper that lets Node's built-in fetch drive undici 8 dispatchers.
  */
-import { Agent, type Dispatcher, Dispatcher1Wrapper, Pool } from 'undici';
+
 import type { ResolvedOptions } from './options.ts';
+import { Agent, type Dispatcher, Dispatcher1Wrapper, Pool } from './undici.ts';
 
 /** A snapshot of one origin's pool, as undici's `PoolStats` reports it. */
 export interface OriginPoolStats {

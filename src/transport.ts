@@ -8,9 +8,10 @@
  * (the global `Request`, `Headers`, `FormData`, `Blob`, streams with `duplex: 'half'`, `data:`/`blob:`
  * URLs), it rejects invalid input with the same errors, and it returns the global `Response`.
  */
-// Loading undici fills the global-dispatcher slots if nobody has yet, so the snapshot below is the default.
-import 'undici';
-import type { Dispatcher } from 'undici';
+// Loaded for its side effect: the global-dispatcher slot is filled (by Node's own default) before the
+// snapshot below is taken.
+import './undici.ts';
+import type { Dispatcher } from './undici.ts';
 
 /** `RequestInit` as Node's fetch reads it, including its `dispatcher` extension. */
 export type FetchInit = RequestInit & { dispatcher?: Dispatcher };

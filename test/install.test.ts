@@ -116,15 +116,17 @@ describe('resilient-fetch/register', () => {
     ]);
   });
 
-  it('importing the package has no side effect: the global fetch is untouched and nothing is opened', async () => {
+  it('importing the package has no side effect: global fetch and its dispatcher untouched, nothing opened', async () => {
     const src = new URL('../src/index.ts', import.meta.url).href;
+    // npm undici, imported first, would install an undici 8 Agent behind the app's own global fetch.
     const result = await runScriptInChild(
       `const before = globalThis.fetch;
        const m = await import(${JSON.stringify(src)});
+       const slot = globalThis[Symbol.for('undici.globalDispatcher.1')];
        const handles = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap');
-       console.log(globalThis.fetch === before, JSON.stringify(handles), typeof m.resilientFetch);`,
+       console.log(globalThis.fetch === before, slot?.constructor.name, JSON.stringify(handles), typeof m.resilientFetch);`,
     );
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), 'true [] function');
+    assert.equal(result.stdout.trim(), 'true Agent [] function');
   });
 });

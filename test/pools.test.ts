@@ -90,7 +90,7 @@ describe('per-host pools', () => {
 
   it('fails a call whose headers do not arrive within headersTimeoutMs', async () => {
     const server = await startServer(() => {});
-    const rfetch = createResilientFetch({ pool: { headersTimeoutMs: 100 } });
+    const rfetch = createResilientFetch({ pool: { headersTimeoutMs: 100 }, retry: false });
     const started = performance.now();
     const error = await rfetch(server.url).then(
       () => assert.fail('must reject'),
@@ -155,7 +155,7 @@ describe('per-host pools', () => {
     });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as net.AddressInfo;
-    const rfetch = createResilientFetch({ pool: { connectTimeoutMs: 150 } });
+    const rfetch = createResilientFetch({ pool: { connectTimeoutMs: 150 }, retry: false });
     const started = performance.now();
     const error = await rfetch(`https://127.0.0.1:${port}/`).then(
       () => assert.fail('must reject'),

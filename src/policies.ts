@@ -1,0 +1,256 @@
+/**
+ * Per-host policies around each call: circuit breaker (outermost, per call), then the retry loop with its
+ * budget and the overall deadline, then one attempt with its own timeout, then the transport.
+ */
+import { prepareBody } from './body.ts';
+import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
+import { CircuitOpenError, isResilientFetchError, timeoutError } from './errors.ts';
+import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
+import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
+import type { FetchInit, Transport } from './transport.ts';
+
+/** What a host keeps between calls. */
+export interface HostState {
+  readonly host: string;
+  readonly policy: HostPolicy;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly budget: RetryBudget | undefined;
+  /** Retries the budget refused. */
+  retriesDenied: number;
+}
+
+export function createHostState(
+  host: string,
+  policy: HostPolicy,
+  onTransition: (transition: BreakerTransition) => void,
+): HostState {
+  const budget = policy.retry && policy.retry.budget ? new RetryBudget(policy.retry.budget) : undefined;
+  const breaker = policy.circuitBreaker
+    ? createCircuitBreaker(host, policy.circuitBreaker, onTransition)
+    : undefined;
+  return { host, policy, breaker, budget, retriesDenied: 0 };
+}
+
+/** One call as the policies see it. */
+export interface Call {
+  readonly input: string | URL | Request;
+  readonly init: FetchInit;
+  readonly method: string;
+  readonly host: string;
+  readonly state: HostState;
+  /** The host policy merged with `init.resilience`. */
+  readonly policy: HostPolicy;
+  /** The caller's signal (init.signal, else the Request's). */
+  readonly signal: AbortSignal | undefined;
+}
+
+type Attempt = { response: Response; error?: undefined } | { response?: undefined; error: unknown };
+
+/** Sleeps `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Releases the connection of a response we will not return: small bodies are read to the end so the
+ * socket goes back to the pool, anything larger (or slower) is cancelled.
+ */
+async function discard(response: Response): Promise<void> {
+  const length = Number(response.headers.get('content-length') ?? Number.NaN);
+  try {
+    if (response.body === null) return;
+    if (length <= 65_536) await response.arrayBuffer();
+    else await response.body.cancel();
+  } catch {
+    // The body failed on its own; nothing is left to release.
+  }
+}
+
+function hasIdempotencyKey(call: Call): boolean {
+  const headers = call.init.headers ?? (call.input instanceof Request ? call.input.headers : undefined);
+  if (headers === undefined) return false;
+  try {
+    return new Headers(headers).has('idempotency-key');
+  } catch {
+    return false;
+  }
+}
+
+function askHook(retry: ResolvedRetry, call: Call, n: number, outcome: Attempt): boolean {
+  if (!retry.shouldRetry) return true;
+  try {
+    const verdict = retry.shouldRetry({
+      host: call.host,
+      method: call.method,
+      retry: n,
+      ...(outcome.response ? { response: outcome.response } : { error: outcome.error }),
+    });
+    return verdict !== false;
+  } catch {
+    return true; // A throwing hook never breaks a request: the rules decide.
+  }
+}
+
+interface Deadline {
+  readonly at: number;
+  readonly error: DOMException;
+}
+
+/** Runs one attempt: its own abort controller, linked to the caller's signal, and one timer. */
+async function attempt(
+  call: Call,
+  transport: Transport,
+  init: FetchInit,
+  timeout: ResolvedTimeout,
+  deadline: Deadline,
+): Promise<Attempt & { controller: AbortController }> {
+  const controller = new AbortController();
+  const signal = call.signal ? AbortSignal.any([call.signal, controller.signal]) : controller.signal;
+  const remaining = deadline.at - Date.now();
+  const byDeadline = remaining <= timeout.attemptMs;
+  const reason = byDeadline
+    ? deadline.error
+    : timeoutError(`resilient-fetch: attempt to ${call.host} timed out after ${timeout.attemptMs} ms`);
+  const timer = setTimeout(
+    () => controller.abort(reason),
+    Math.max(0, byDeadline ? remaining : timeout.attemptMs),
+  );
+  try {
+    const response = await transport({ input: call.input, init: { ...init, signal } });
+    return { response, controller };
+  } catch (error) {
+    return { error, controller };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Decides whether to retry after `outcome`; returns the delay, or undefined to stop here. */
+function retryDelay(
+  call: Call,
+  retry: ResolvedRetry,
+  n: number,
+  outcome: Attempt,
+  previousDelay: number,
+  deadline: Deadline,
+): number | undefined {
+  if (n > retry.maxRetries) return undefined;
+  if (outcome.response) {
+    if (!retry.statuses.has(outcome.response.status)) return undefined;
+  } else if (!retry.errorCodes.has(errorCodeOf(outcome.error))) {
+    return undefined;
+  }
+  if (!askHook(retry, call, n, outcome)) return undefined;
+  let delay = computeRetryDelay(n, retry, previousDelay);
+  const retryAfter = outcome.response
+    ? parseRetryAfter(outcome.response.headers.get('retry-after'))
+    : undefined;
+  if (retryAfter !== undefined) {
+    // Honoured when within the max delay; asked to wait longer, we return the response instead.
+    if (retryAfter > retry.maxDelayMs) return undefined;
+    delay = retryAfter;
+  }
+  // A retry that could not start before the deadline is not worth the wait.
+  if (Date.now() + delay >= deadline.at) return undefined;
+  return delay;
+}
+
+/** The retry loop: attempts until one is final, honouring budget, body replay, aborts and the deadline. */
+async function retryLoop(call: Call, transport: Transport): Promise<Response> {
+  const { policy, state } = call;
+  const retry = policy.retry;
+  const timeout = policy.timeout;
+  const deadline: Deadline = {
+    at: Date.now() + timeout.deadlineMs,
+    error: timeoutError(
+      `resilient-fetch: call to ${call.host} exceeded its ${timeout.deadlineMs} ms deadline`,
+    ),
+  };
+  const retryable =
+    retry !== false &&
+    retry.maxRetries > 0 &&
+    isRetryableMethod(call.method, () => hasIdempotencyKey(call), retry.retryNonIdempotent);
+  const body = await prepareBody(call.input, call.init, retryable, retry ? retry.bufferBodyBytes : 0);
+  state.budget?.recordCall();
+  let previousDelay = retry ? retry.baseDelayMs : 0;
+  for (let n = 1; ; n++) {
+    const outcome = await attempt(call, transport, body.next(), timeout, deadline);
+    if (outcome.error !== undefined) {
+      if (call.signal?.aborted && outcome.error === call.signal.reason) throw outcome.error;
+      if (outcome.error === deadline.error) throw outcome.error;
+    }
+    let delay =
+      retryable && retry && body.canReplay()
+        ? retryDelay(call, retry, n, outcome, previousDelay, deadline)
+        : undefined;
+    if (delay !== undefined && state.budget && !state.budget.tryRetry()) {
+      // A spent budget is not an error: the call ends as this attempt did.
+      state.retriesDenied++;
+      delay = undefined;
+    }
+    if (delay === undefined) {
+      if (outcome.response) {
+        if (timeout.deadlineCoversBody) coverBody(outcome.controller, deadline);
+        return outcome.response;
+      }
+      throw outcome.error;
+    }
+    if (outcome.response) await discard(outcome.response);
+    await sleep(delay, call.signal);
+    previousDelay = delay;
+  }
+}
+
+/** Keeps the deadline running over the response body: it errors with the deadline's TimeoutError. */
+function coverBody(controller: AbortController, deadline: Deadline): void {
+  const remaining = deadline.at - Date.now();
+  // unref: a body read to its end must not keep the process alive until the deadline.
+  setTimeout(() => controller.abort(deadline.error), Math.max(0, remaining)).unref();
+}
+
+/** True when the call's end says something about the host (not the caller's abort, not our shutdown). */
+function isVerdict(call: Call, error: unknown): boolean {
+  if (call.signal?.aborted && error === call.signal.reason) return false;
+  return !isResilientFetchError(error);
+}
+
+function isFailureStatus(call: Call, status: number): boolean {
+  const options = call.policy.circuitBreaker;
+  if (!options) return false;
+  try {
+    return options.isFailureStatus(status) === true;
+  } catch {
+    return status >= 500; // A throwing predicate falls back to the default rule.
+  }
+}
+
+/** Runs a call through the breaker and the retry loop. */
+export async function runCall(call: Call, transport: Transport): Promise<Response> {
+  const breaker = call.state.breaker;
+  if (!breaker) return retryLoop(call, transport);
+  const admission = breaker.enter();
+  if (!admission.admitted) throw new CircuitOpenError(call.host, admission.state, admission.retryAt);
+  const { probe } = admission;
+  let response: Response;
+  try {
+    response = await retryLoop(call, transport);
+  } catch (error) {
+    if (isVerdict(call, error)) breaker.failure(probe);
+    else breaker.abandon(probe);
+    throw error;
+  }
+  if (isFailureStatus(call, response.status)) breaker.failure(probe);
+  else breaker.success(probe);
+  return response;
+}
