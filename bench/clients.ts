@@ -22,6 +22,7 @@ export interface Client {
 export const clientNames = {
   native: 'native fetch',
   resilient: 'resilientFetch',
+  'resilient-bare': 'resilientFetch, policies off',
   'undici-fetch': 'undici fetch',
   'undici-request': 'undici request',
   'native-undici8': 'native fetch on undici 8',
@@ -70,12 +71,27 @@ function createNativeFetchOnUndici8Client(): Client {
   };
 }
 
+/** The default instance: retry, circuit breaker, attempt timeout and deadline all on. */
 function createResilientFetchClient(): Client {
-  const name = 'resilientFetch';
-  const rfetch = createResilientFetch();
+  return resilientClient('resilient', createResilientFetch());
+}
+
+/**
+ * Retry and breaker off (the attempt timeout and deadline stay: they cannot be turned off). Beside the
+ * default client it tells what the policies cost when no fault occurs.
+ */
+function createBareResilientFetchClient(): Client {
+  return resilientClient('resilient-bare', createResilientFetch({ retry: false, circuitBreaker: false }));
+}
+
+function resilientClient(
+  id: 'resilient' | 'resilient-bare',
+  rfetch: ReturnType<typeof createResilientFetch>,
+): Client {
+  const name = clientNames[id];
   return {
     name,
-    id: 'resilient',
+    id,
     async get(url) {
       const res = await rfetch(url);
       checkStatus(res.status, name);
@@ -118,12 +134,19 @@ function createUndiciRequestClient(): Client {
 const factories: Record<ClientId, () => Client> = {
   native: createNativeFetchClient,
   resilient: createResilientFetchClient,
+  'resilient-bare': createBareResilientFetchClient,
   'undici-fetch': createUndiciFetchClient,
   'undici-request': createUndiciRequestClient,
   'native-undici8': createNativeFetchOnUndici8Client,
 };
 
-const defaultIds: readonly ClientId[] = ['native', 'resilient', 'undici-fetch', 'undici-request'];
+const defaultIds: readonly ClientId[] = [
+  'native',
+  'resilient',
+  'resilient-bare',
+  'undici-fetch',
+  'undici-request',
+];
 
 /** The clients named by `ids` (the default four when empty) in table order, native fetch always first. */
 export function createClients(ids: readonly ClientId[]): Client[] {

@@ -115,23 +115,28 @@ function verdict(low: number, high: number, target: number): string {
   return 'inconclusive: the interval straddles the target';
 }
 
-/** resilientFetch vs native fetch at 16 concurrent on 64 B, with its per-round spread. */
-export function headline(cells: readonly CellResult[], target: number): Headline {
+/** One client vs native fetch at 16 concurrent on 64 B, with its per-round spread. */
+export function headline(
+  cells: readonly CellResult[],
+  target: number,
+  client: string = 'resilientFetch',
+  label: string = client,
+): Headline {
   const cell = cells.find((c) => c.size === 64 && c.concurrency === 16);
-  const summary = cell?.clients.find((s) => s.client === 'resilientFetch');
+  const summary = cell?.clients.find((s) => s.client === client);
   if (!cell || !summary) {
-    const line = 'resilientFetch vs native fetch at 16 concurrent, 64 B: not measured';
+    const line = `${label} vs native fetch at 16 concurrent, 64 B: not measured`;
     return { line, spread: '', ratio: null, cpuRatio: null };
   }
   const { ratio, ratioInterval: ci, cpuRatio } = summary;
   const x = (value: number) => `${value.toFixed(2)}x`;
   return {
-    line: `resilientFetch vs native fetch at 16 concurrent, 64 B: ${x(ratio.median)} (target >= ${x(target)})`,
+    line: `${label} vs native fetch at 16 concurrent, 64 B: ${x(ratio.median)} (target >= ${x(target)})`,
     spread: [
       `  req/s ratio: median of ${cell.rounds} per-round ratios; 95% CI of the median ${x(ci.low)}-${x(ci.high)} ` +
         `(${verdict(ci.low, ci.high, target)}); middle half ${x(ratio.p25)}-${x(ratio.p75)}; ` +
         `min ${x(ratio.min)}, max ${x(ratio.max)}`,
-      `  CPU per request, native / resilientFetch: ${range(cpuRatio, 2, 'x')}`,
+      `  CPU per request, native / ${client}: ${range(cpuRatio, 2, 'x')}`,
     ].join('\n'),
     ratio: ratio.median,
     cpuRatio: cpuRatio.median,

@@ -104,7 +104,14 @@ function askHook(retry: ResolvedRetry, call: Call, n: number, outcome: Attempt):
 
 interface Deadline {
   readonly at: number;
-  readonly error: DOMException;
+  readonly ms: number;
+  /** Set when the deadline passes: created then, as building a DOMException costs a stack capture. */
+  error: DOMException | undefined;
+}
+
+function expire(deadline: Deadline, host: string): DOMException {
+  deadline.error ??= timeoutError(`resilient-fetch: call to ${host} exceeded its ${deadline.ms} ms deadline`);
+  return deadline.error;
 }
 
 /** Runs one attempt: its own abort controller, linked to the caller's signal, and one timer. */
@@ -119,13 +126,13 @@ async function attempt(
   const signal = call.signal ? AbortSignal.any([call.signal, controller.signal]) : controller.signal;
   const remaining = deadline.at - Date.now();
   const byDeadline = remaining <= timeout.attemptMs;
-  const reason = byDeadline
-    ? deadline.error
-    : timeoutError(`resilient-fetch: attempt to ${call.host} timed out after ${timeout.attemptMs} ms`);
-  const timer = setTimeout(
-    () => controller.abort(reason),
-    Math.max(0, byDeadline ? remaining : timeout.attemptMs),
-  );
+  const onTimeout = () =>
+    controller.abort(
+      byDeadline
+        ? expire(deadline, call.host)
+        : timeoutError(`resilient-fetch: attempt to ${call.host} timed out after ${timeout.attemptMs} ms`),
+    );
+  const timer = setTimeout(onTimeout, Math.max(0, byDeadline ? remaining : timeout.attemptMs));
   try {
     const response = await transport({ input: call.input, init: { ...init, signal } });
     return { response, controller };
@@ -173,9 +180,8 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
   const timeout = policy.timeout;
   const deadline: Deadline = {
     at: Date.now() + timeout.deadlineMs,
-    error: timeoutError(
-      `resilient-fetch: call to ${call.host} exceeded its ${timeout.deadlineMs} ms deadline`,
-    ),
+    ms: timeout.deadlineMs,
+    error: undefined,
   };
   const retryable =
     retry !== false &&
@@ -188,7 +194,7 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     const outcome = await attempt(call, transport, body.next(), timeout, deadline);
     if (outcome.error !== undefined) {
       if (call.signal?.aborted && outcome.error === call.signal.reason) throw outcome.error;
-      if (outcome.error === deadline.error) throw outcome.error;
+      if (deadline.error !== undefined && outcome.error === deadline.error) throw outcome.error;
     }
     let delay =
       retryable && retry && body.canReplay()
@@ -201,7 +207,7 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     }
     if (delay === undefined) {
       if (outcome.response) {
-        if (timeout.deadlineCoversBody) coverBody(outcome.controller, deadline);
+        if (timeout.deadlineCoversBody) coverBody(outcome.controller, deadline, call.host);
         return outcome.response;
       }
       throw outcome.error;
@@ -213,10 +219,10 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
 }
 
 /** Keeps the deadline running over the response body: it errors with the deadline's TimeoutError. */
-function coverBody(controller: AbortController, deadline: Deadline): void {
+function coverBody(controller: AbortController, deadline: Deadline, host: string): void {
   const remaining = deadline.at - Date.now();
   // unref: a body read to its end must not keep the process alive until the deadline.
-  setTimeout(() => controller.abort(deadline.error), Math.max(0, remaining)).unref();
+  setTimeout(() => controller.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
 }
 
 /** True when the call's end says something about the host (not the caller's abort, not our shutdown). */

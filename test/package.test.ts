@@ -9,17 +9,21 @@ import { repoRoot, runInChild } from './helpers/child.ts';
 
 const run = promisify(execFile);
 const publicApi = [
+  'CircuitOpenError',
   'ClosedError',
   'DestroyedError',
   'ErrorCodes',
   'ResilientFetchError',
+  'computeRetryDelay',
   'createResilientFetch',
   'defaults',
   'install',
+  'isCircuitOpenError',
   'isClosedError',
   'isDestroyedError',
   'isInstalled',
   'isResilientFetchError',
+  'parseRetryAfter',
   'resilientFetch',
   'resolveOptions',
   'uninstall',
