@@ -119,6 +119,8 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const transport = createNodeFetchTransport();
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
+  // Aborted by destroy(): ends calls waiting in a backoff, which no pool knows about.
+  const shutdown = new AbortController();
   let closing: Promise<void> | undefined;
 
   const hostState = (host: string): HostState => {
@@ -172,13 +174,27 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     const request = input instanceof Request ? input : undefined;
     const method = String(fetchInit.method ?? request?.method ?? 'GET').toUpperCase();
     const signal = 'signal' in fetchInit ? (fetchInit.signal ?? undefined) : request?.signal;
-    return runCall({ input, init: fetchInit, method, host, state, policy, signal }, send);
+    const call = {
+      input,
+      init: fetchInit,
+      method,
+      host,
+      state,
+      policy,
+      signal,
+      shutdown: shutdown.signal,
+      hostOf: hostOfInput,
+      hostStateOf: hostState,
+    };
+    return runCall(call, send);
   }
 
   function destroy(reason = 'destroy() was called'): Promise<void> {
     if (!destroying) {
       lifecycle.beginClose();
-      destroying = pools.destroy(new DestroyedError(reason)).then(() => lifecycle.finishClose());
+      const error = new DestroyedError(reason);
+      shutdown.abort(error);
+      destroying = pools.destroy(error).then(() => lifecycle.finishClose());
     }
     return destroying;
   }

@@ -42,23 +42,47 @@ export interface Call {
   readonly policy: HostPolicy;
   /** The caller's signal (init.signal, else the Request's). */
   readonly signal: AbortSignal | undefined;
+  /** Aborted by `destroy()`: a call waiting in a backoff ends at once, and no attempt starts after it. */
+  readonly shutdown: AbortSignal;
+  /** `hostname:port` of a URL (undefined unless http/https). */
+  readonly hostOf: (url: string) => string | undefined;
+  /** The state of another host (redirect targets are judged against their own breaker). */
+  readonly hostStateOf: (host: string) => HostState;
 }
 
 type Attempt = { response: Response; error?: undefined } | { response?: undefined; error: unknown };
 
-/** Sleeps `ms`, or rejects with the signal's reason as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** What a call ended by `destroy()` rejects with: a network failure, as for a request in flight. */
+const shutdownError = (shutdown: AbortSignal): TypeError =>
+  new TypeError('fetch failed', { cause: shutdown.reason });
+
+/**
+ * Sleeps `ms`. Rejects as soon as the caller aborts (with the caller's reason) or the instance is
+ * destroyed. cockatiel's retry sleeps through both; this is why the loop is ours.
+ */
+function sleep(ms: number, signal: AbortSignal | undefined, shutdown: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  if (shutdown.aborted) return Promise.reject(shutdownError(shutdown));
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      shutdown.removeEventListener('abort', onShutdown);
+    };
+    const onAbort = () => {
+      done();
       reject(signal?.reason);
     };
+    const onShutdown = () => {
+      done();
+      reject(shutdownError(shutdown));
+    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      done();
       resolve();
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+    shutdown.addEventListener('abort', onShutdown, { once: true });
   });
 }
 
@@ -213,7 +237,7 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
       throw outcome.error;
     }
     if (outcome.response) await discard(outcome.response);
-    await sleep(delay, call.signal);
+    await sleep(delay, call.signal, call.shutdown);
     previousDelay = delay;
   }
 }
@@ -228,7 +252,9 @@ function coverBody(controller: AbortController, deadline: Deadline, host: string
 /** True when the call's end says something about the host (not the caller's abort, not our shutdown). */
 function isVerdict(call: Call, error: unknown): boolean {
   if (call.signal?.aborted && error === call.signal.reason) return false;
-  return !isResilientFetchError(error);
+  return (
+    !isResilientFetchError(error) && !isResilientFetchError((error as { cause?: unknown } | null)?.cause)
+  );
 }
 
 function isFailureStatus(call: Call, status: number): boolean {
@@ -256,7 +282,17 @@ export async function runCall(call: Call, transport: Transport): Promise<Respons
     else breaker.abandon(probe);
     throw error;
   }
-  if (isFailureStatus(call, response.status)) breaker.failure(probe);
-  else breaker.success(probe);
+  const answeredBy = response.redirected ? call.hostOf(response.url) : call.host;
+  if (answeredBy === undefined || answeredBy === call.host) {
+    if (isFailureStatus(call, response.status)) breaker.failure(probe);
+    else breaker.success(probe);
+    return response;
+  }
+  // Redirected to another host: this host answered with a redirect, which is a success; the final
+  // status is the other host's doing and counts against its own breaker.
+  breaker.success(probe);
+  const other = call.hostStateOf(answeredBy).breaker;
+  if (other && isFailureStatus(call, response.status)) other.failure(false);
+  else other?.success(false);
   return response;
 }

@@ -170,6 +170,53 @@ describe('lifecycle', () => {
     await rfetch.close();
   });
 
+  it('destroy() ends a call waiting in a retry backoff at once, and no attempt follows', async () => {
+    let hits = 0;
+    const flaky = await startServer((_req, res) => {
+      hits++;
+      res.writeHead(503).end('busy');
+    });
+    const rfetch = createResilientFetch({ retry: { baseDelayMs: 5_000, jitter: 'none' } });
+    let endedAt = 0;
+    const settled = rfetch(flaky.url).then(
+      () => assert.fail('must reject'),
+      (e: unknown) => {
+        endedAt = performance.now();
+        return e;
+      },
+    );
+    await sleep(100);
+    assert.equal(hits, 1, 'the first attempt happened and the call is in its backoff');
+    const started = performance.now();
+    await rfetch.destroy();
+    const error = await settled;
+    assert.ok(endedAt - started < 1_000, 'ended at once, not after the 5 s backoff');
+    assert.ok(error instanceof TypeError);
+    assert.equal((error as Error).message, 'fetch failed');
+    assert.ok(causes(error).some(isDestroyedError));
+    await sleep(50);
+    assert.equal(hits, 1, 'no attempt after destroy()');
+    await flaky.close();
+  });
+
+  it('close() lets a call in a retry backoff make its retry and finish', async () => {
+    let hits = 0;
+    const flaky = await startServer((_req, res) => {
+      hits++;
+      if (hits === 1) res.writeHead(503).end('busy');
+      else res.end('recovered');
+    });
+    const rfetch = createResilientFetch({ retry: { baseDelayMs: 150, jitter: 'none' } });
+    const pending = rfetch(flaky.url);
+    await sleep(50);
+    const closed = rfetch.close();
+    const response = await pending;
+    assert.equal(await response.text(), 'recovered');
+    await closed;
+    assert.equal(hits, 2);
+    await flaky.close();
+  });
+
   it('supports `await using` through Symbol.asyncDispose', async () => {
     const rfetchRef: { current?: ReturnType<typeof createResilientFetch> } = {};
     {

@@ -1,0 +1,33 @@
+/** Redirects across hosts: each host's breaker is judged by what that host answered. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createResilientFetch, isCircuitOpenError } from '../src/index.ts';
+import { startServer } from './helpers/server.ts';
+
+describe('redirects to another host', () => {
+  it("do not make the first host pay for the second one's failures", async () => {
+    let bHits = 0;
+    const b = await startServer((_req, res) => {
+      bHits++;
+      res.writeHead(503).end('down');
+    });
+    const a = await startServer((_req, res) => res.writeHead(302, { location: `${b.url}/target` }).end());
+    const rfetch = createResilientFetch({ retry: false, circuitBreaker: { consecutiveFailures: 2 } });
+    for (let i = 0; i < 3; i++) {
+      const res = await rfetch(`${a.url}/start`);
+      assert.equal(res.status, 503);
+      assert.equal(res.redirected, true);
+      await res.text();
+    }
+    const hosts = rfetch.stats().hosts;
+    assert.equal(hosts[`127.0.0.1:${a.port}`]?.circuit, 'closed', 'the redirecting host answered fine');
+    assert.equal(hosts[`127.0.0.1:${b.port}`]?.circuit, 'open', 'the failing host is judged on its own');
+    // A direct call to the failing host now fails fast, without reaching it.
+    const before = bHits;
+    await assert.rejects(rfetch(`${b.url}/direct`), (e: unknown) => isCircuitOpenError(e));
+    assert.equal(bHits, before);
+    await rfetch.close();
+    await a.close();
+    await b.close();
+  });
+});
