@@ -47,7 +47,8 @@ function createStrategy(options: ResolvedBreaker): IBreaker {
     ? new SamplingBreaker({
         threshold: options.failureRatio,
         duration: options.windowMs,
-        minimumRps: options.minimumRps,
+        // cockatiel reads 0 as "not set" (and then asks for 5 / threshold calls per second).
+        minimumRps: options.minimumRps > 0 ? options.minimumRps : Number.MIN_VALUE,
       })
     : new ConsecutiveBreaker(options.consecutiveFailures);
 }
@@ -62,6 +63,8 @@ export function createCircuitBreaker(
   let openedAt = 0;
   let probing = false;
   let isolations = 0;
+  // reset() starts a new epoch: release functions handed out before it no longer count.
+  let epoch = 0;
 
   const move = (to: CircuitStateName) => {
     if (to === state) return;
@@ -127,15 +130,17 @@ export function createCircuitBreaker(
     },
     reset() {
       isolations = 0;
+      epoch++;
       close();
     },
     isolate() {
       isolations++;
       probing = false;
       move('isolated');
+      const isolatedIn = epoch;
       let released = false;
       return () => {
-        if (released) return;
+        if (released || isolatedIn !== epoch) return;
         released = true;
         isolations--;
         if (isolations === 0 && state === 'isolated') close();

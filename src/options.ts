@@ -137,13 +137,16 @@ export interface RetryOptions {
 export interface CircuitBreakerOptions {
   /**
    * `consecutive`: opens after `consecutiveFailures` failed calls in a row. `sampling`: opens when the
-   * failure ratio over `windowMs` reaches `failureRatio`, given at least `minimumRps` calls per second.
+   * failure ratio over `windowMs` exceeds `failureRatio`, given at least `minimumRps` calls per second.
    * @default 'consecutive'
    */
   mode?: 'consecutive' | 'sampling' | undefined;
   /** @default 5 */
   consecutiveFailures?: number | undefined;
-  /** @default 0.5 */
+  /**
+   * Sampling mode: the circuit opens when more than this share of calls fail (strictly between 0 and 1).
+   * @default 0.5
+   */
   failureRatio?: number | undefined;
   /** @default 60_000 */
   windowMs?: number | undefined;
@@ -408,7 +411,10 @@ const retryValidators: Validators<RetryOptions> = {
 const breakerValidators: Validators<CircuitBreakerOptions> = {
   mode: checkOneOf(['consecutive', 'sampling']),
   consecutiveFailures: checkNumber(1, true),
-  failureRatio: checkNumber(0, false, 1),
+  failureRatio: (value, path) => {
+    checkNumber(0, false, 1)(value, path);
+    if (value === 0 || value === 1) fail(RangeError, path, 'a number strictly between 0 and 1', value);
+  },
   windowMs: checkNumber(1, false),
   minimumRps: checkNumber(0, false),
   halfOpenAfterMs: checkNumber(0, false),

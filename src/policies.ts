@@ -249,12 +249,17 @@ function coverBody(controller: AbortController, deadline: Deadline, host: string
   setTimeout(() => controller.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
 }
 
-/** True when the call's end says something about the host (not the caller's abort, not our shutdown). */
+/**
+ * True when the call's end says something about the host: a network failure (`TypeError('fetch failed')`)
+ * or a timeout. Not the caller's abort, not our own shutdown, and not a request fetch refused before
+ * sending it (a GET with a body, an invalid header): a caller's mistake must not open a healthy host's
+ * circuit.
+ */
 function isVerdict(call: Call, error: unknown): boolean {
   if (call.signal?.aborted && error === call.signal.reason) return false;
-  return (
-    !isResilientFetchError(error) && !isResilientFetchError((error as { cause?: unknown } | null)?.cause)
-  );
+  if (error instanceof DOMException) return error.name === 'TimeoutError';
+  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return false;
+  return !isResilientFetchError(error.cause);
 }
 
 function isFailureStatus(call: Call, status: number): boolean {

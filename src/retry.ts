@@ -53,17 +53,27 @@ export function computeRetryDelay(
   return Math.max(0, Math.min(delay, max));
 }
 
+const days = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const months = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+// The three HTTP-date forms RFC 9110 (section 5.6.7) tells recipients to accept.
+const imfFixdate = new RegExp(`^${days}, \\d{2} ${months} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`);
+const rfc850 = new RegExp(
+  `^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${months}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`,
+);
+const asctime = new RegExp(`^${days} ${months} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`);
+
 /**
- * A `Retry-After` header as a delay in ms from `now`: delta-seconds or an HTTP-date. `undefined` for a
- * missing or unparsable value or a negative number; a date in the past is 0.
+ * A `Retry-After` header as a delay in ms from `now`: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850
+ * or asctime, all GMT). `undefined` for a missing or malformed value; a date in the past is 0. A huge
+ * value is returned as it is, for the caller to refuse.
  */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
-  // HTTP-date: a weekday name and GMT, as RFC 9110 writes it. Numbers with signs or fractions are garbage.
-  if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
-  const at = Date.parse(text);
+  let at = Number.NaN;
+  if (imfFixdate.test(text) || rfc850.test(text)) at = Date.parse(text);
+  else if (asctime.test(text)) at = Date.parse(`${text} GMT`); // asctime has no zone; HTTP means GMT
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
@@ -150,7 +160,8 @@ export class RetryBudget {
       calls += this.#calls[i] ?? 0;
       retries += this.#retries[i] ?? 0;
     }
-    if (retries + 1 > this.#reserve + calls * this.#ratio) return false;
+    // The epsilon keeps 0.57 x 100 calls (56.99999...) at 57 retries.
+    if (retries + 1 > this.#reserve + calls * this.#ratio + 1e-9) return false;
     this.#retries[slot] = (this.#retries[slot] ?? 0) + 1;
     return true;
   }
