@@ -1,28 +1,48 @@
 /**
- * The resilient-fetch demo: a steady, bounded load against three flaky local upstreams, with a live view.
+ * The resilient-fetch demo: a steady, bounded load against three flaky local upstreams, with a live view of
+ * the per-host policies at work (retries, attempt timeouts, the circuit breaker).
  *
- *   node examples/demo.ts                    # 30 s
+ *   node examples/demo.ts                    # 30 s; payments goes down from 8 s to 12 s
  *   node examples/demo.ts --seconds 0        # until Ctrl-C
- *   node examples/demo.ts --seconds 10 --concurrency 8 --pause-ms 50 --seed 7
+ *   node examples/demo.ts --no-outage        # no outage: only the upstreams' everyday faults
+ *   node examples/demo.ts --seconds 10 --outage-at 2 --outage-for 5 --concurrency 8 --pause-ms 50 --seed 7
  *
  * It starts examples/flaky-upstream.ts in-process (servers on 127.0.0.1, ports the OS picks), creates one
- * resilientFetch, and runs `--concurrency` loops per upstream host, each making one call at a time. Once a
- * second it prints one line per host: calls, failures (network errors and 5xx responses apart), success
- * rate, latency p50/p99/max (until the body is fully read), requests in flight (waiting for a socket, or
- * sent and not yet fully answered) and connected sockets, both from `rfetch.stats().pools`. In a terminal the view redraws in place; piped, it prints a new block each second.
+ * resilientFetch with settings sized for a demo (see `resilienceOptions()`), and runs `--concurrency`
+ * loops per upstream host, each making one call at a time. In the middle of the run the payments host goes
+ * fully down for a few seconds (every request answered 503): its calls fail after their retries, five
+ * failed calls in a row open its circuit, calls then fail fast without touching the network, after 3 s
+ * one probe call goes through, and once the host is back the probe succeeds and the circuit closes.
+ *
+ * Once a second it prints one line per host: calls; failed calls (after retries) by kind: network error,
+ * 5xx, timeout, rejected by the open circuit; success rate; latency p50/p99/max (until the body is fully
+ * read); retries (requests the upstream received minus calls sent); and from `rfetch.stats()` the state of
+ * the host's circuit, the retries its budget denied, and the connected sockets. Circuit transitions and
+ * the outage are listed under the table as they happen. In a terminal the view redraws in place; piped,
+ * it prints a new block each second.
  *
  * Ctrl-C (or the end of `--seconds`) stops the load and shuts down gracefully: `rfetch.close()` lets the
- * requests in flight finish, bodies included, then the pools close; a second Ctrl-C calls `rfetch.destroy()` instead. The
- * process then exits by itself, because nothing is left open.
- *
- * This version has no retries or circuit breaker yet, so every upstream fault reaches the caller.
+ * calls in flight finish (their retries included), bodies included, then the pools close; a second Ctrl-C
+ * calls `rfetch.destroy()` instead. The process then exits by itself, because nothing is left open.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, styleText } from 'node:util';
-// In an app: import { createResilientFetch, type ResilientFetch } from 'resilient-fetch';
-import { createResilientFetch, type ResilientFetch } from '../src/index.ts';
-import { type HostName, hostNames, startFlakyUpstream, type UpstreamHost } from './flaky-upstream.ts';
+// In an app: import { createResilientFetch, ... } from 'resilient-fetch';
+import {
+  type CircuitStateName,
+  createResilientFetch,
+  isCircuitOpenError,
+  type ResilientFetch,
+  type ResilientFetchOptions,
+} from '../src/index.ts';
+import {
+  type FlakyUpstream,
+  type HostName,
+  hostNames,
+  startFlakyUpstream,
+  type UpstreamHost,
+} from './flaky-upstream.ts';
 
 interface DemoOptions {
   /** 0 runs until Ctrl-C. */
@@ -32,19 +52,28 @@ interface DemoOptions {
   /** Pause of each loop between two calls. */
   pauseMs: number;
   seed: number;
+  /** Take payments down for `outageForS` seconds, `outageAtS` seconds into the run. */
+  outage: boolean;
+  outageAtS: number;
+  outageForS: number;
 }
 
 const usage = `usage: node examples/demo.ts [--seconds N (30; 0 = until Ctrl-C)] [--concurrency N (4)]
-                             [--pause-ms N (100)] [--seed N (1)]`;
+                             [--pause-ms N (100)] [--seed N (1)]
+                             [--outage | --no-outage (on)] [--outage-at S (8)] [--outage-for S (4)]`;
 
 function parseOptions(argv: string[]): DemoOptions {
   const { values } = parseArgs({
     args: argv,
+    allowNegative: true,
     options: {
       seconds: { type: 'string', default: '30' },
       concurrency: { type: 'string', default: '4' },
       'pause-ms': { type: 'string', default: '100' },
       seed: { type: 'string', default: '1' },
+      outage: { type: 'boolean', default: true },
+      'outage-at': { type: 'string', default: '8' },
+      'outage-for': { type: 'string', default: '4' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -52,88 +81,279 @@ function parseOptions(argv: string[]): DemoOptions {
     console.log(usage);
     process.exit(0);
   }
-  const integer = (name: string, text: string, min: number, max: number): number => {
+  const number = (name: string, text: string, min: number, max: number, integer = true): number => {
     const value = Number(text);
-    if (!Number.isInteger(value) || value < min || value > max) {
+    if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
       throw new RangeError(
-        `--${name} must be an integer in [${min}, ${max}], received ${JSON.stringify(text)}`,
+        `--${name} must be a number in [${min}, ${max}], received ${JSON.stringify(text)}`,
       );
+    }
+    if (integer && !Number.isInteger(value)) {
+      throw new RangeError(`--${name} must be an integer, received ${JSON.stringify(text)}`);
     }
     return value;
   };
   return {
-    seconds: integer('seconds', values.seconds, 0, 86_400),
-    concurrency: integer('concurrency', values.concurrency, 1, 64),
-    pauseMs: integer('pause-ms', values['pause-ms'], 0, 60_000),
-    seed: integer('seed', values.seed, 0, 2 ** 31),
+    seconds: number('seconds', values.seconds, 0, 86_400),
+    concurrency: number('concurrency', values.concurrency, 1, 64),
+    pauseMs: number('pause-ms', values['pause-ms'], 0, 60_000),
+    seed: number('seed', values.seed, 0, 2 ** 31),
+    outage: values.outage,
+    outageAtS: number('outage-at', values['outage-at'], 0, 86_400, false),
+    outageForS: number('outage-for', values['outage-for'], 0.1, 86_400, false),
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Outcomes, as this demo records them. A later version of the library keeps its own per-host health
-// (from the same outcome records as its metrics); the live view will then show that status per host.
+// The resilience settings. The library's defaults are sized for production (1 s first backoff, 60 s
+// attempts, a circuit that stays open 5 minutes); a demo that lasts 30 s needs everything shorter.
 
-type Outcome = 'ok' | 'network' | 'http5xx' | 'other';
+const outageHost: HostName = 'payments';
+
+function resilienceOptions(upstream: FlakyUpstream): ResilientFetchOptions {
+  const hostOf = (name: HostName) => new URL(upstream.hosts[name].url).host; // `hostname:port`
+  return {
+    pool: { connections: 16 },
+    drainTimeoutMs: 10_000,
+    // Up to 3 retries after 100 ms, 200 ms, 400 ms (10% jitter); a Retry-After up to 2 s is honoured.
+    retry: { baseDelayMs: 100, maxDelayMs: 2_000 },
+    // Opens after 5 failed calls in a row (the default); lets a probe through after 3 s instead of 5 min.
+    circuitBreaker: { halfOpenAfterMs: 3_000 },
+    // 1 s per attempt: speech's very slow answers (1.2 s) time out and are retried.
+    timeout: { attemptMs: 1_000, deadlineMs: 5_000 },
+    hosts: {
+      // An LLM may think for a while before its first byte: long attempts, and a deadline to match.
+      [hostOf('llm')]: { timeout: { attemptMs: 10_000, deadlineMs: 20_000 } },
+    },
+  };
+}
+
+const policySummary = [
+  'Policies: up to 3 retries (backoff 100/200/400 ms, Retry-After up to 2 s honoured; payments POSTs',
+  '  carry an Idempotency-Key so they are retried too); attempt timeout 1 s (llm 10 s); deadline 5 s',
+  '  (llm 20 s); a circuit opens after 5 failed calls in a row and lets one probe through after 3 s.',
+].join('\n');
+
+// ---------------------------------------------------------------------------------------------------------
+// Outcomes, as this demo records them.
+
+/**
+ * How a call ended (after its retries). `ok`: a response below 500 (the upstream sends no 4xx; a 4xx
+ * would be an answer too, as the circuit breaker sees it). The rest are failures: `network` (fetch
+ * rejected, or the body failed), `http5xx` (the last attempt's response was a 5xx), `timeout` (the attempt
+ * timeout or the deadline: a DOMException named TimeoutError), `circuitOpen` (CircuitOpenError: rejected
+ * at once, nothing was sent).
+ */
+type Outcome = 'ok' | 'network' | 'http5xx' | 'timeout' | 'circuitOpen';
+const failureKinds = ['network', 'http5xx', 'timeout', 'circuitOpen'] as const;
 
 /** Latencies kept per host for the percentiles: the most recent calls, so memory stays bounded. */
 const latencyWindow = 10_000;
 
+type Phase = 'before' | 'during' | 'after';
+
 interface HostTally {
   readonly host: UpstreamHost;
+  /** Calls started (the finished ones are `calls`). */
+  started: number;
   calls: number;
   counts: Record<Outcome, number>;
+  /** Outcomes by the outage phase the call started in (kept for the outage host only). */
+  byPhase: Record<Phase, Record<Outcome, number>>;
   /** A ring of the last `latencyWindow` latencies (ms). */
   latencies: number[];
   next: number;
   maxMs: number;
 }
 
+const zeroCounts = (): Record<Outcome, number> => ({
+  ok: 0,
+  network: 0,
+  http5xx: 0,
+  timeout: 0,
+  circuitOpen: 0,
+});
+
 function createTally(host: UpstreamHost): HostTally {
   return {
     host,
+    started: 0,
     calls: 0,
-    counts: { ok: 0, network: 0, http5xx: 0, other: 0 },
+    counts: zeroCounts(),
+    byPhase: { before: zeroCounts(), during: zeroCounts(), after: zeroCounts() },
     latencies: [],
     next: 0,
     maxMs: 0,
   };
 }
 
-function recordOutcome(tally: HostTally, outcome: Outcome, ms: number): void {
+function recordOutcome(tally: HostTally, outcome: Outcome, ms: number, phase: Phase): void {
   tally.calls++;
   tally.counts[outcome]++;
+  tally.byPhase[phase][outcome]++;
   tally.latencies[tally.next] = ms;
   tally.next = (tally.next + 1) % latencyWindow;
   tally.maxMs = Math.max(tally.maxMs, ms);
 }
 
-/** One call, body included. A rejection (from fetch or while reading the body) is a network error. */
-async function callOnce(rfetch: ResilientFetch, tally: HostTally, path: string): Promise<void> {
-  const started = performance.now();
-  let outcome: Outcome;
-  try {
-    const response = await rfetch(new URL(path, tally.host.url));
-    await response.arrayBuffer();
-    if (response.ok) outcome = 'ok';
-    else outcome = response.status >= 500 ? 'http5xx' : 'other';
-  } catch {
-    outcome = 'network';
-  }
-  recordOutcome(tally, outcome, performance.now() - started);
+const sumOf = (counts: Record<Outcome, number>) => Object.values(counts).reduce((n, c) => n + c, 0);
+
+function classify(error: unknown): Outcome {
+  if (isCircuitOpenError(error)) return 'circuitOpen';
+  if (error instanceof DOMException && error.name === 'TimeoutError') return 'timeout';
+  return 'network';
 }
 
-/** One loop of the load: a call, a pause, until `signal` aborts. The call in progress is finished. */
-async function runLoop(
-  rfetch: ResilientFetch,
-  tally: HostTally,
-  loop: number,
-  pauseMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  const path = `/${tally.host.name === 'llm' ? 'v1/complete' : tally.host.name}/loop-${loop}`;
-  while (!signal.aborted) {
-    await callOnce(rfetch, tally, path);
-    if (pauseMs > 0) await sleep(pauseMs, undefined, { signal }).catch(() => {});
+/**
+ * Retries, counted from both ends: every call that was sent reaches the upstream once, and once more per
+ * retry; a call the open circuit rejected sends nothing. Exact once no call is in flight.
+ */
+const retriesOf = (tally: HostTally): number =>
+  Math.max(0, tally.host.served.requests - (tally.started - tally.counts.circuitOpen));
+
+// ---------------------------------------------------------------------------------------------------------
+// Events: circuit transitions (polled from `rfetch.stats()` as calls start and end) and the outage.
+
+interface DemoEvent {
+  readonly atS: number;
+  readonly host: HostName;
+  readonly text: string;
+}
+
+interface EventLog {
+  readonly events: DemoEvent[];
+  add(host: HostName, text: string): void;
+  /** Compares each host's circuit with what was last seen and logs the transitions. */
+  checkCircuits(): void;
+}
+
+function describeTransition(from: string, to: string): string {
+  const why =
+    to === 'open' && from === 'closed'
+      ? ': 5 failed calls in a row; calls fail fast, a probe in 3 s'
+      : to === 'open'
+        ? ': the probe failed; another in 3 s'
+        : to === 'half-open'
+          ? ': one probe call goes through, others fail fast'
+          : to === 'closed' && from === 'half-open'
+            ? ': the probe succeeded, calls flow again'
+            : '';
+  return `circuit ${from} → ${to}${why}`;
+}
+
+function createEventLog(rfetch: ResilientFetch, tallies: HostTally[], elapsedS: () => number): EventLog {
+  const events: DemoEvent[] = [];
+  const seen = new Map<string, CircuitStateName | 'disabled'>();
+  const add = (host: HostName, text: string) => events.push({ atS: elapsedS(), host, text });
+  return {
+    events,
+    add,
+    checkCircuits() {
+      const { hosts } = rfetch.stats();
+      for (const { host } of tallies) {
+        const key = new URL(host.url).host;
+        const circuit = hosts[key]?.circuit ?? 'closed';
+        const before = seen.get(key) ?? 'closed';
+        if (circuit !== before) add(host.name, describeTransition(before, circuit));
+        seen.set(key, circuit);
+      }
+    },
+  };
+}
+
+interface OutageSchedule {
+  /** Where the run is relative to the outage (`before` when there is none). */
+  phase(): Phase;
+  /** A few words for the header line. */
+  status(): string;
+  cancel(): void;
+}
+
+/** Takes `outageHost` down at `atS` for `forS` seconds (times from the start of the load). */
+function scheduleOutage(upstream: FlakyUpstream, options: DemoOptions, log: EventLog): OutageSchedule {
+  if (!options.outage) return { phase: () => 'before', status: () => '', cancel: () => {} };
+  let phase: Phase = 'before';
+  let endTimer: NodeJS.Timeout | undefined;
+  const startTimer = setTimeout(() => {
+    upstream.setDown(outageHost, true);
+    phase = 'during';
+    log.add(outageHost, `DOWN: every request is answered 503 for ${options.outageForS} s`);
+    endTimer = setTimeout(() => {
+      upstream.setDown(outageHost, false);
+      phase = 'after';
+      log.add(outageHost, 'back up: answers as usual again');
+    }, options.outageForS * 1000);
+  }, options.outageAtS * 1000);
+  const endS = options.outageAtS + options.outageForS;
+  return {
+    phase: () => phase,
+    status() {
+      if (phase === 'during') return `${outageHost} DOWN until ${endS} s`;
+      if (phase === 'before') return `${outageHost} goes down at ${options.outageAtS} s`;
+      return `${outageHost} was down ${options.outageAtS}-${endS} s`;
+    },
+    cancel() {
+      clearTimeout(startTimer);
+      clearTimeout(endTimer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The load.
+
+interface Load {
+  readonly rfetch: ResilientFetch;
+  readonly log: EventLog;
+  readonly outage: OutageSchedule;
+  readonly pauseMs: number;
+  readonly signal: AbortSignal;
+}
+
+/** The request of one call: GETs, except payments, which POSTs with an Idempotency-Key (so it is retried). */
+function requestFor(host: UpstreamHost, loop: number, n: number): [URL, RequestInit] {
+  switch (host.name) {
+    case 'llm':
+      return [new URL(`/v1/complete/loop-${loop}`, host.url), {}];
+    case 'payments':
+      return [
+        new URL('/payments', host.url),
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': `loop-${loop}-${n}` },
+          body: JSON.stringify({ amount: 100 + n, currency: 'EUR' }),
+        },
+      ];
+    default:
+      return [new URL(`/${host.name}/loop-${loop}`, host.url), {}];
+  }
+}
+
+/** One call, body included. */
+async function callOnce(load: Load, tally: HostTally, loop: number, n: number): Promise<void> {
+  const started = performance.now();
+  const phase = tally.host.name === outageHost ? load.outage.phase() : 'before';
+  tally.started++;
+  let outcome: Outcome;
+  try {
+    const pending = load.rfetch(...requestFor(tally.host, loop, n));
+    // The breaker admits a call synchronously: a probe has just moved the circuit to half-open.
+    load.log.checkCircuits();
+    const response = await pending;
+    await response.arrayBuffer();
+    outcome = response.status >= 500 ? 'http5xx' : 'ok';
+  } catch (error) {
+    outcome = classify(error);
+  }
+  recordOutcome(tally, outcome, performance.now() - started, phase);
+  load.log.checkCircuits();
+}
+
+/** One loop of the load: a call, a pause, until the load's signal aborts. The call in progress is finished. */
+async function runLoop(load: Load, tally: HostTally, loop: number): Promise<void> {
+  for (let n = 0; !load.signal.aborted; n++) {
+    await callOnce(load, tally, loop, n);
+    if (load.pauseMs > 0) await sleep(load.pauseMs, undefined, { signal: load.signal }).catch(() => {});
   }
 }
 
@@ -148,72 +368,139 @@ function percentile(sorted: number[], p: number): number {
 const color = (format: Parameters<typeof styleText>[0], text: string) =>
   styleText(format, text, { stream: process.stdout });
 
-const columns = ['host', 'calls', 'net err', '5xx', 'success', 'p50 ms', 'p99 ms', 'max ms'] as const;
-const widths = [9, 7, 8, 6, 8, 7, 7, 7];
-const liveColumns = ['in flight', 'sockets'] as const;
-const liveWidth = 10;
+const columns = [
+  'host',
+  'calls',
+  'net',
+  '5xx',
+  't/o',
+  'open',
+  'success',
+  'p50',
+  'p99',
+  'max',
+  'retries',
+  'circuit',
+  'denied',
+] as const;
+const widths = [9, 6, 4, 4, 4, 5, 7, 5, 5, 5, 7, 9, 6];
+
+/** A line of labels centred over column ranges (`[first, last, label]`), above the column names. */
+function spanHeader(spans: ReadonlyArray<readonly [number, number, string]>): string {
+  const start = (i: number) => widths.slice(0, i).reduce((n, w) => n + w + 1, 0);
+  let line = '';
+  for (const [first, last, label] of spans) {
+    const from = start(first);
+    const width = start(last + 1) - 1 - from;
+    const padded = label.padStart(Math.floor((width + label.length) / 2)).padEnd(width);
+    line = `${line.padEnd(from)}${padded}`;
+  }
+  return line.trimEnd();
+}
+
+const groupHeader = spanHeader([
+  [2, 5, 'failed, after retries'],
+  [7, 9, 'latency ms'],
+]);
+const liveColumn = 'sockets';
+const liveWidth = 7;
 
 function row(cells: readonly string[]): string {
   return cells
-    .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 9) : cell.padStart(widths[i] ?? 10)))
+    .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 9) : cell.padStart(widths[i] ?? 8)))
     .join(' ');
 }
 
-function tallyCells(name: string, tallies: HostTally[]): string[] {
+const circuitColors: Record<string, Parameters<typeof styleText>[0]> = {
+  closed: 'green',
+  open: 'red',
+  'half-open': 'yellow',
+  isolated: 'red',
+};
+
+/** The cells of one table row; `circuit` and `denied` come from `rfetch.stats().hosts` (undefined: `-`). */
+function tallyCells(
+  name: string,
+  tallies: HostTally[],
+  policy: { circuit: string; retriesDenied: number } | undefined,
+): string[] {
   const calls = tallies.reduce((n, t) => n + t.calls, 0);
   const sum = (outcome: Outcome) => tallies.reduce((n, t) => n + t.counts[outcome], 0);
   const sorted = tallies.flatMap((t) => t.latencies).sort((a, b) => a - b);
   const success = calls === 0 ? 100 : (100 * sum('ok')) / calls;
-  const successText = `${success.toFixed(1)}%`.padStart(widths[4] ?? 8);
+  const successText = `${success.toFixed(1)}%`.padStart(widths[6] ?? 7);
   const successColor = success >= 99 ? 'green' : success >= 90 ? 'yellow' : 'red';
+  const circuit = policy?.circuit ?? '-';
+  const circuitText = circuit.padStart(widths[11] ?? 9);
   return [
     name,
     String(calls),
-    String(sum('network')),
-    String(sum('http5xx')),
+    ...failureKinds.map((kind) => String(sum(kind))),
     color(successColor, successText),
     percentile(sorted, 50).toFixed(0),
     percentile(sorted, 99).toFixed(0),
     Math.max(0, ...tallies.map((t) => t.maxMs)).toFixed(0),
+    String(tallies.reduce((n, t) => n + retriesOf(t), 0)),
+    circuitColors[circuit] ? color(circuitColors[circuit], circuitText) : circuitText,
+    policy === undefined ? '-' : String(policy.retriesDenied),
   ];
 }
 
-/** The lines of one frame of the live view. */
-function renderFrame(
-  rfetch: ResilientFetch,
-  tallies: HostTally[],
-  elapsedS: number,
-  seconds: number,
-): string[] {
+const hostKey = (host: UpstreamHost) => new URL(host.url).host;
+
+function formatEvent(event: DemoEvent): string {
+  return `  ${event.atS.toFixed(1).padStart(5)} s  ${event.host.padEnd(9)} ${event.text}`;
+}
+
+interface Frame {
+  readonly tallies: HostTally[];
+  readonly log: EventLog;
+  readonly outage: OutageSchedule;
+  readonly seconds: number;
+}
+
+/** The lines of one frame of the live view; `events` are the event lines to show under the table. */
+function renderFrame(rfetch: ResilientFetch, frame: Frame, elapsedS: number, events: DemoEvent[]): string[] {
   const stats = rfetch.stats();
-  const of = seconds > 0 ? ` of ${seconds}` : '';
+  const of = frame.seconds > 0 ? ` of ${frame.seconds}` : '';
+  const outage = frame.outage.status();
   const lines = [
     color(
       'bold',
-      `resilient-fetch demo  ${elapsedS.toFixed(0)} s${of}  rfetch ${stats.state}, ${stats.inFlight} awaiting a response`,
+      `resilient-fetch demo  ${elapsedS.toFixed(0)} s${of}  rfetch ${stats.state}, ` +
+        `${stats.inFlight} awaiting a response${outage ? `  [${outage}]` : ''}`,
     ),
-    color('dim', `${row(columns)} ${liveColumns.map((c) => c.padStart(liveWidth)).join(' ')}`),
+    color('dim', groupHeader),
+    color('dim', `${row(columns)} ${liveColumn.padStart(liveWidth)}`),
   ];
-  for (const tally of tallies) {
+  for (const tally of frame.tallies) {
     const pool = stats.pools[tally.host.url];
-    const live = [String(pool ? pool.pending + pool.running : 0), String(pool?.connected ?? 0)];
-    lines.push(
-      `${row(tallyCells(tally.host.name, [tally]))} ${live.map((c) => c.padStart(liveWidth)).join(' ')}`,
-    );
+    const cells = tallyCells(tally.host.name, [tally], stats.hosts[hostKey(tally.host)]);
+    lines.push(`${row(cells)} ${String(pool?.connected ?? 0).padStart(liveWidth)}`);
   }
+  for (const event of events) lines.push(formatEvent(event));
   return lines;
 }
 
 /** Draws frames: in a terminal over the previous frame (ANSI cursor moves), else as a new block. */
-function createView(): (lines: string[]) => void {
+function createView(rfetch: ResilientFetch, frame: Frame): (elapsedS: number) => void {
   const isTTY = process.stdout.isTTY === true;
   let drawn = 0;
-  return (lines) => {
+  let shownEvents = 0;
+  return (elapsedS) => {
+    const { events } = frame.log;
+    // A terminal keeps the last few events under the table; piped output prints each event once.
+    const recent = isTTY ? events.slice(-6) : events.slice(shownEvents);
+    shownEvents = events.length;
+    const lines = renderFrame(rfetch, frame, elapsedS, recent);
     let out = '';
     if (isTTY) {
-      // Back to the first line of the previous frame, then clear and rewrite each line.
+      // Back to the first line of the previous frame, rewrite each line, clear what is left below. Line
+      // wrapping is off while drawing, so a terminal narrower than a line clips it and the count holds.
+      out += '\x1b[?7l';
       if (drawn > 0) out += `\x1b[${drawn}F`;
       for (const line of lines) out += `\x1b[2K${line}\n`;
+      out += '\x1b[0J\x1b[?7h';
       drawn = lines.length;
     } else {
       out = `${lines.join('\n')}\n\n`;
@@ -234,22 +521,60 @@ interface RunTimes {
   inFlightAtStop: number;
 }
 
-function printSummary(rfetch: ResilientFetch, tallies: HostTally[], times: RunTimes): void {
+function describeCounts(counts: Record<Outcome, number>): string {
+  const calls = sumOf(counts);
+  const share = calls === 0 ? '' : ` (${((100 * counts.ok) / calls).toFixed(0)}%)`;
+  const failed = [
+    counts.network && `${counts.network} network`,
+    counts.http5xx && `${counts.http5xx} 5xx after retries`,
+    counts.timeout && `${counts.timeout} timed out`,
+    counts.circuitOpen && `${counts.circuitOpen} failed fast (circuit open)`,
+  ].filter(Boolean);
+  return `${calls} calls, ${counts.ok} ok${share}${failed.length > 0 ? `, ${failed.join(', ')}` : ''}`;
+}
+
+function printSummary(rfetch: ResilientFetch, frame: Frame, options: DemoOptions, times: RunTimes): void {
+  const { tallies, log } = frame;
   const stats = rfetch.stats();
   const openPools = Object.keys(stats.pools).length;
   console.log('');
   const drain = `${times.inFlightAtStop} requests were in flight; close() took ${times.drainS.toFixed(1)} s`;
   console.log(color('bold', `Summary: load ran ${times.loadS.toFixed(1)} s; ${drain}`));
+  console.log(color('dim', groupHeader));
   console.log(color('dim', row(columns)));
-  for (const tally of tallies) console.log(row(tallyCells(tally.host.name, [tally])));
-  console.log(row(tallyCells('all', tallies)));
+  for (const tally of tallies) {
+    console.log(row(tallyCells(tally.host.name, [tally], stats.hosts[hostKey(tally.host)])));
+  }
+  const denied = tallies.reduce((n, t) => n + (stats.hosts[hostKey(t.host)]?.retriesDenied ?? 0), 0);
+  console.log(row(tallyCells('all', tallies, { circuit: '-', retriesDenied: denied })));
+
   console.log('');
-  console.log('Served by the upstream:');
-  for (const { host } of tallies) {
-    const s = host.served;
+  console.log('Timeline:');
+  if (log.events.length === 0) console.log('  (no events: every circuit stayed closed)');
+  for (const event of log.events) console.log(formatEvent(event));
+
+  const outageTally = tallies.find((t) => t.host.name === outageHost);
+  if (options.outage && outageTally) {
+    const endS = options.outageAtS + options.outageForS;
+    const { before, during, after } = outageTally.byPhase;
+    console.log('');
+    console.log(`${outageHost} calls, by when they started:`);
+    const duringLabel = `during it (${options.outageAtS}-${endS} s)`;
+    const width = duringLabel.length;
+    console.log(`  ${'before the outage'.padEnd(width)}  ${describeCounts(before)}`);
+    console.log(`  ${duringLabel}  ${describeCounts(during)}`);
+    console.log(`  ${'after it'.padEnd(width)}  ${describeCounts(after)}`);
+  }
+
+  console.log('');
+  console.log('Served by the upstream (retries = requests - calls sent; a call failed fast sends nothing):');
+  for (const tally of tallies) {
+    const s = tally.host.served;
+    const down = s.down > 0 ? `, ${s.down} x 503 while down` : '';
     console.log(
-      `  ${host.name.padEnd(9)} ${s.requests} requests: ${s.ok} ok (${s.streamed} streamed), ` +
-        `${s.unavailable} x 503 Retry-After, ${s.resets} socket resets, ${s.slow} very slow`,
+      `  ${tally.host.name.padEnd(9)} ${s.requests} requests for ${tally.calls - tally.counts.circuitOpen} ` +
+        `calls sent: ${s.ok} ok (${s.streamed} streamed), ${s.unavailable} x 503 Retry-After, ` +
+        `${s.resets} socket resets, ${s.slow} very slow${down}`,
     );
   }
   console.log(
@@ -280,7 +605,7 @@ function createStopper(rfetch: ResilientFetch, elapsedS: () => number, onStop: (
     }
     controller.abort(why);
     onStop();
-    console.log(`${why}: load stopped; rfetch.close() lets the requests in flight finish...`);
+    console.log(`${why}: load stopped; rfetch.close() lets the calls in flight finish...`);
     times.loadS = elapsedS();
     times.inFlightAtStop = requestsInFlight(rfetch);
     closing = rfetch.close().finally(() => {
@@ -292,18 +617,29 @@ function createStopper(rfetch: ResilientFetch, elapsedS: () => number, onStop: (
 
 async function run(options: DemoOptions): Promise<void> {
   const upstream = await startFlakyUpstream({ seed: options.seed });
-  // One instance for the whole app; each upstream host gets its own undici pool on first use.
-  const rfetch = createResilientFetch({ pool: { connections: 16 }, drainTimeoutMs: 10_000 });
+  // One instance for the whole app; each upstream host gets its own undici pool and policies on first use.
+  const rfetch = createResilientFetch(resilienceOptions(upstream));
   const tallies = hostNames.map((name: HostName) => createTally(upstream.hosts[name]));
   for (const { host } of tallies) console.log(`upstream ${host.name.padEnd(9)} ${host.url}`);
+  console.log(policySummary);
+  const outageText = options.outage
+    ? `${outageHost} goes down (503 to everything) at ${options.outageAtS} s for ${options.outageForS} s.`
+    : 'No outage (--no-outage).';
   console.log(
-    `${options.concurrency} loops per host, ${options.pauseMs} ms pause between calls. Ctrl-C stops.\n`,
+    `${options.concurrency} loops per host, ${options.pauseMs} ms pause between calls. ${outageText} ` +
+      'Ctrl-C stops.\n',
   );
 
   const started = performance.now();
   const elapsedS = () => (performance.now() - started) / 1000;
-  const draw = createView();
-  const drawFrame = () => draw(renderFrame(rfetch, tallies, elapsedS(), options.seconds));
+  const log = createEventLog(rfetch, tallies, elapsedS);
+  const outage = scheduleOutage(upstream, options, log);
+  const frame: Frame = { tallies, log, outage, seconds: options.seconds };
+  const draw = createView(rfetch, frame);
+  const drawFrame = () => {
+    log.checkCircuits();
+    draw(elapsedS());
+  };
   // One clock: a frame each second; at the last second, the stop (which draws the final frame).
   let ticks = 0;
   const ticker = setInterval(() => {
@@ -313,28 +649,30 @@ async function run(options: DemoOptions): Promise<void> {
   }, 1000);
   const stopper = createStopper(rfetch, elapsedS, () => {
     clearInterval(ticker);
+    outage.cancel();
     drawFrame();
   });
   const onSignal = (signal: NodeJS.Signals) => stopper.stop(signal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const load: Load = { rfetch, log, outage, pauseMs: options.pauseMs, signal: stopper.signal };
   const loops = tallies.flatMap((tally) =>
-    Array.from({ length: options.concurrency }, (_, i) =>
-      runLoop(rfetch, tally, i, options.pauseMs, stopper.signal),
-    ),
+    Array.from({ length: options.concurrency }, (_, i) => runLoop(load, tally, i)),
   );
   try {
     await Promise.all(loops);
     await stopper.closed();
   } finally {
     clearInterval(ticker);
+    outage.cancel();
     await rfetch.close();
     await upstream.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  printSummary(rfetch, tallies, stopper.times);
+  log.checkCircuits();
+  printSummary(rfetch, frame, options, stopper.times);
 }
 
 let options: DemoOptions | undefined;

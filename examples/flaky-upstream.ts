@@ -3,12 +3,16 @@
  * port the OS picks) with different personalities, so resilient-fetch can be watched against the kind of
  * trouble real APIs cause.
  *
- *   llm       slow-ish; sometimes 503 with Retry-After; often streams its body in chunks
+ *   llm       slow-ish; sometimes 503 with Retry-After; sometimes takes 1.5 s to its first byte; often
+ *             streams its body in chunks
  *   payments  fast and mostly fine; sometimes resets the socket before answering (a network error)
- *   speech    usually quick; sometimes very slow
+ *   speech    usually quick; sometimes very slow (1.2 s)
  *
  * Every rate and latency is an option, and all randomness comes from a seeded generator, so a run can be
  * repeated and nothing is unbounded (the slowest response is `slowMs` plus the latency range).
+ *
+ * On top of that, `setDown(name, true)` takes one host fully down (every request answered `503` at once,
+ * without `Retry-After`, as a load balancer with no healthy backend does) until `setDown(name, false)`.
  *
  * Run it alone (it prints its URLs and serves until Ctrl-C):
  *   node examples/flaky-upstream.ts [--seed 42]
@@ -62,7 +66,9 @@ export const defaultBehaviours: Readonly<Record<HostName, Readonly<HostBehaviour
     minLatencyMs: 60,
     maxLatencyMs: 200,
     unavailableRate: 0.08,
-    retryAfterSeconds: 2,
+    retryAfterSeconds: 1,
+    slowRate: 0.03,
+    slowMs: 1_500,
     streamRate: 0.4,
     streamChunks: 5,
     chunkDelayMs: 30,
@@ -86,6 +92,8 @@ export interface HostServed {
   unavailable: number;
   resets: number;
   slow: number;
+  /** Requests answered 503 because the host was down (`setDown`). */
+  down: number;
 }
 
 export interface UpstreamHost {
@@ -95,10 +103,17 @@ export interface UpstreamHost {
   readonly behaviour: Readonly<HostBehaviour>;
   /** Counters from the server's side. */
   readonly served: Readonly<HostServed>;
+  /** True while `setDown(name, true)` is in effect. */
+  readonly isDown: boolean;
 }
 
 export interface FlakyUpstream {
   readonly hosts: Readonly<Record<HostName, UpstreamHost>>;
+  /**
+   * Takes a host down (`true`: every request gets an immediate `503` without `Retry-After`, counted in
+   * `served.down`) or brings it back (`false`: its usual behaviour).
+   */
+  setDown(name: HostName, down: boolean): void;
   /** Stops the servers: waiting responses are dropped, every socket is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -138,6 +153,7 @@ function createHandler(
   b: HostBehaviour,
   random: () => number,
   served: HostServed,
+  isDown: () => boolean,
   signal: AbortSignal,
 ): Handler {
   const chance = (rate: number) => rate > 0 && random() < rate;
@@ -150,6 +166,12 @@ function createHandler(
     const isUnavailable = !isReset && chance(b.unavailableRate);
     const isStreamed = chance(b.streamRate);
 
+    if (isDown()) {
+      served.down++;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: `${name} is down: no healthy backend` }));
+      return;
+    }
     await sleep(latencyMs + (isSlow ? b.slowMs : 0), undefined, { signal });
     if (isSlow) served.slow++;
     if (isReset) {
@@ -195,18 +217,43 @@ export async function startFlakyUpstream(options: FlakyUpstreamOptions = {}): Pr
   const stopping = new AbortController();
   const servers: Server[] = [];
   const hosts = {} as Record<HostName, UpstreamHost>;
+  const down = new Set<HostName>();
 
   for (const [index, name] of hostNames.entries()) {
     const behaviour = resolveBehaviour(name, options.hosts?.[name]);
-    const served: HostServed = { requests: 0, ok: 0, streamed: 0, unavailable: 0, resets: 0, slow: 0 };
-    const handle = createHandler(name, behaviour, createRandom(seed * 7919 + index), served, stopping.signal);
+    const served: HostServed = {
+      requests: 0,
+      ok: 0,
+      streamed: 0,
+      unavailable: 0,
+      resets: 0,
+      slow: 0,
+      down: 0,
+    };
+    const random = createRandom(seed * 7919 + index);
+    const handle = createHandler(name, behaviour, random, served, () => down.has(name), stopping.signal);
     const server = createServer((req, res) => {
       // A rejection here is the abort from close(): the socket is being closed anyway.
       handle(req, res).catch(() => res.destroy());
     });
     servers.push(server);
-    hosts[name] = { name, url: await listen(server), behaviour, served };
+    const url = await listen(server);
+    hosts[name] = {
+      name,
+      url,
+      behaviour,
+      served,
+      get isDown() {
+        return down.has(name);
+      },
+    };
   }
+
+  const setDown = (name: HostName, isDown: boolean) => {
+    if (!hostNames.includes(name)) throw new TypeError(`flaky-upstream: no host named ${String(name)}`);
+    if (isDown) down.add(name);
+    else down.delete(name);
+  };
 
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -224,7 +271,7 @@ export async function startFlakyUpstream(options: FlakyUpstreamOptions = {}): Pr
     })();
     return closed;
   };
-  return { hosts, close };
+  return { hosts, setDown, close };
 }
 
 // Run alone: print the URLs and serve until Ctrl-C.

@@ -24,11 +24,20 @@ const results = await Promise.all(
 console.log(`fetched ${results.length} resources: ${JSON.stringify(results)}`);
 
 // Only to show what happened: resilient-fetch's fetch is named `resilientFetch` and has close()/stats().
-const current = globalThis.fetch as typeof fetch & { close?: unknown; stats?: () => { pools: object } };
+const current = globalThis.fetch as typeof fetch & {
+  close?: unknown;
+  stats?: () => { pools: object; hosts: Record<string, { circuit: string }> };
+};
 const swapped = typeof current.close === 'function';
 console.log(`globalThis.fetch.name: ${current.name}; typeof fetch.close: ${typeof current.close}`);
 console.log(`fetch swapped by resilient-fetch: ${swapped ? 'yes' : 'no'}`);
-if (swapped && current.stats) console.log(`its pools: ${Object.keys(current.stats().pools).join(', ')}`);
+if (swapped && current.stats) {
+  const { pools, hosts } = current.stats();
+  console.log(`its pools: ${Object.keys(pools).join(', ')}`);
+  // Each host called so far has its own policies: retries, timeouts, a circuit breaker.
+  const circuits = Object.entries(hosts).map(([host, { circuit }]) => `${host} ${circuit}`);
+  console.log(`its circuits: ${circuits.join(', ')}`);
+}
 
 // The app shuts its server down as usual; with no sockets left open the process exits by itself.
 server.close();

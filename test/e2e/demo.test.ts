@@ -63,75 +63,192 @@ function assertExitedByItself(result: RunResult, withinMs: number): void {
   assert.ok(result.ms < withinMs, `took ${result.ms.toFixed(0)} ms, expected < ${withinMs} ms${output}`);
 }
 
+const circuitStates = 'closed|open|half-open|isolated|disabled|-';
+
 interface HostRow {
   calls: number;
-  networkErrors: number;
+  network: number;
   http5xx: number;
+  timeout: number;
+  circuitOpen: number;
+  /** Percent, as printed (one decimal). */
+  success: number;
+  retries: number;
+  circuit: string;
+  denied: number;
 }
 
-/** The table rows (`host calls net-err 5xx success% ...`) of a block of the demo's output. */
+const rowPattern = new RegExp(
+  String.raw`^(\w+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +([\d.]+)% +\d+ +\d+ +\d+ +(\d+) +(${circuitStates}) +(\d+)`,
+  'gm',
+);
+
+/** The table rows (`host calls net 5xx t/o open success% p50 p99 max retries circuit denied`) of a block. */
 function parseRows(block: string): Map<string, HostRow> {
   const rows = new Map<string, HostRow>();
-  for (const match of block.matchAll(/^(\w+) +(\d+) +(\d+) +(\d+) +[\d.]+%/gm)) {
-    const [, name = '', calls, networkErrors, http5xx] = match;
-    rows.set(name, { calls: Number(calls), networkErrors: Number(networkErrors), http5xx: Number(http5xx) });
+  for (const match of block.matchAll(rowPattern)) {
+    const [, name = '', ...cells] = match;
+    const [calls, network, http5xx, timeout, circuitOpen, success, retries, circuit = '', denied] = cells;
+    rows.set(name, {
+      calls: Number(calls),
+      network: Number(network),
+      http5xx: Number(http5xx),
+      timeout: Number(timeout),
+      circuitOpen: Number(circuitOpen),
+      success: Number(success),
+      retries: Number(retries),
+      circuit,
+      denied: Number(denied),
+    });
   }
   return rows;
 }
 
+interface Served {
+  requests: number;
+  callsSent: number;
+  unavailable: number;
+  resets: number;
+  slow: number;
+  down: number;
+}
+
 /** What the upstream says it served, from the summary's "Served by the upstream" lines. */
-function parseServed(summary: string): Map<string, { resets: number; unavailable: number }> {
-  const served = new Map<string, { resets: number; unavailable: number }>();
-  const pattern = /^ +(\w+) +\d+ requests: .*?(\d+) x 503 Retry-After, (\d+) socket resets/gm;
-  for (const [, name = '', unavailable, resets] of summary.matchAll(pattern)) {
-    served.set(name, { resets: Number(resets), unavailable: Number(unavailable) });
+function parseServed(summary: string): Map<string, Served> {
+  const served = new Map<string, Served>();
+  const pattern =
+    /^ +(\w+) +(\d+) requests for (\d+) calls sent: .*?(\d+) x 503 Retry-After, (\d+) socket resets, (\d+) very slow(?:, (\d+) x 503 while down)?$/gm;
+  for (const [, name = '', requests, callsSent, unavailable, resets, slow, down] of summary.matchAll(
+    pattern,
+  )) {
+    served.set(name, {
+      requests: Number(requests),
+      callsSent: Number(callsSent),
+      unavailable: Number(unavailable),
+      resets: Number(resets),
+      slow: Number(slow),
+      down: Number(down ?? 0),
+    });
   }
   return served;
 }
 
+/** The summary's timeline: `  12.3 s  payments  circuit closed → open: ...`. */
+function parseTimeline(summary: string): { atS: number; host: string; text: string }[] {
+  const section = summary.split(/^Timeline:$/m)[1]?.split(/^$/m)[0] ?? '';
+  return [...section.matchAll(/^ +([\d.]+) s +(\w+) +(.+)$/gm)].map(([, atS, host = '', text = '']) => ({
+    atS: Number(atS),
+    host,
+    text,
+  }));
+}
+
+const failedSent = (row: HostRow) => row.network + row.http5xx + row.timeout;
+
 describe('examples', { concurrency: true }, () => {
-  it('demo.ts: runs a live view for --seconds, shuts down gracefully and exits by itself', async () => {
-    const result = await runNode(['examples/demo.ts', '--seconds', '3', '--concurrency', '2'], {
-      killAfterMs: 15_000,
-    });
-    // 3 s of load, the drain of a very slow call at most (1.2 s), and start-up.
-    assertExitedByItself(result, 12_000);
+  it('demo.ts: retries absorb the everyday faults; during an outage the payments circuit opens, fails fast and closes again', async () => {
+    // The outage runs from 1 s to 4 s. Five failed calls (each after 3 retries, ~0.8 s) open the circuit
+    // at about 2.5 s; the probe goes through 3 s later, after the host is back, and closes it.
+    const args = ['examples/demo.ts', '--seconds', '8', '--outage-at', '1', '--outage-for', '3'];
+    const result = await runNode(args, { killAfterMs: 20_000 });
+    // 8 s of load, then the drain: a call in a Retry-After wait (1 s) or a slow llm answer (1.5 s).
+    assertExitedByItself(result, 15_000);
 
     const [live = '', summary] = result.stdout.split(/^Summary: /m);
     assert.ok(summary, `no final summary in:\n${result.stdout}`);
+    const context = `\n--- output\n${result.stdout}`;
     assert.match(summary, /^load ran \d+\.\d s; \d+ requests were in flight; close\(\) took/);
     assert.match(summary, /rfetch after close\(\): state closed, 0 in flight, 0 pools open/);
 
     // Piped output gets a new block each second, each with a line per host.
     const frames = live.split(/^resilient-fetch demo /m).slice(1);
-    assert.ok(frames.length >= 2, `expected a live block per second, got ${frames.length}:\n${live}`);
-    for (const frame of frames) assert.deepEqual([...parseRows(frame).keys()], [...hosts]);
+    assert.ok(frames.length >= 5, `expected a live block per second, got ${frames.length}${context}`);
+    for (const frame of frames) assert.deepEqual([...parseRows(frame).keys()], [...hosts], frame);
+    // Someone watching sees the payments circuit open (and only that circuit: the others stay closed).
+    const openFrames = frames.filter((frame) => parseRows(frame).get('payments')?.circuit === 'open');
+    assert.ok(openFrames.length >= 1, `payments never showed an open circuit${context}`);
+    for (const frame of frames) {
+      for (const [host, row] of parseRows(frame)) {
+        if (host !== 'payments') assert.equal(row.circuit, 'closed', `${host} circuit in:\n${frame}`);
+      }
+    }
+
+    // The timeline: down, open, back up, half-open, closed, in that order.
+    const timeline = parseTimeline(summary).filter((event) => event.host === 'payments');
+    const at = (pattern: RegExp) => timeline.findIndex((event) => pattern.test(event.text));
+    const down = at(/^DOWN/);
+    const opened = at(/^circuit closed → open/);
+    const up = at(/^back up/);
+    const halfOpen = timeline.findLastIndex((event) => /^circuit open → half-open/.test(event.text));
+    const closed = timeline.findLastIndex((event) => /^circuit half-open → closed/.test(event.text));
+    assert.ok(down >= 0 && opened > down && up > opened, `payments timeline:${context}`);
+    assert.ok(
+      halfOpen > up && closed > halfOpen,
+      `payments circuit did not close after the outage${context}`,
+    );
+    assert.equal(timeline.at(-1)?.text.startsWith('circuit half-open → closed'), true, `${context}`);
+    for (const event of parseTimeline(summary)) assert.equal(event.host, 'payments', event.text);
+
+    // Calls started after the outage succeed again (some still fail fast until the probe closes it).
+    const after = /^ +after it +(\d+) calls, (\d+) ok/m.exec(summary);
+    assert.ok(after, `no "after it" line${context}`);
+    assert.ok(Number(after[2]) > 0, `no payments call succeeded after the outage${context}`);
 
     const rows = parseRows(summary);
     const served = parseServed(summary);
     for (const host of hosts) {
       const row = rows.get(host);
-      assert.ok(row && row.calls > 0, `${host}: no calls in the summary:\n${summary}`);
-      // The demo's split of failures matches what the upstream did: each 503 is a 5xx, each reset a
-      // network error (no retries yet, so every fault reaches the caller).
-      assert.equal(row.http5xx, served.get(host)?.unavailable, `${host} 5xx vs 503s served:\n${summary}`);
-      assert.equal(
-        row.networkErrors,
-        served.get(host)?.resets,
-        `${host} network errors vs resets:\n${summary}`,
-      );
+      const s = served.get(host);
+      assert.ok(row && row.calls > 0, `${host}: no calls in the summary${context}`);
+      assert.ok(s, `${host}: no "served" line${context}`);
+      assert.equal(row.circuit, 'closed', `${host}: circuit at the end${context}`);
+      // The row adds up: success is the share of calls that did not fail.
+      const failed = failedSent(row) + row.circuitOpen;
+      const expected = (100 * (row.calls - failed)) / row.calls;
+      assert.ok(Math.abs(row.success - expected) <= 0.06, `${host} success ${row.success}%${context}`);
+      // Every call sent reached the upstream once, and once more per retry; failed-fast calls sent nothing.
+      assert.equal(s.callsSent, row.calls - row.circuitOpen, `${host} calls sent${context}`);
+      assert.equal(row.retries, s.requests - s.callsSent, `${host} retries${context}`);
+      // Each failure the demo saw is a fault the upstream injected, and retries absorbed most of them: a
+      // call fails only when its last attempt did too. (llm waits out its slow answers; speech's time out.)
+      const faults = s.unavailable + s.resets + s.down + (host === 'speech' ? s.slow : 0);
+      assert.ok(row.http5xx <= s.unavailable + s.down, `${host} 5xx${context}`);
+      assert.ok(row.network <= s.resets, `${host} network errors${context}`);
+      assert.ok(row.timeout <= (host === 'speech' ? s.slow : 0), `${host} timeouts${context}`);
+      if (faults > 0) {
+        assert.ok(row.retries > 0, `${host}: ${faults} faults served but no retries${context}`);
+        assert.ok(failedSent(row) < faults, `${host}: retries absorbed no fault${context}`);
+      }
     }
-    assert.equal(
-      rows.get('all')?.calls,
-      hosts.reduce((n, host) => n + (rows.get(host)?.calls ?? 0), 0),
-    );
+    // The outage shows in the payments numbers: 503s while down, failures, and calls failed fast.
+    const payments = rows.get('payments');
+    assert.ok((served.get('payments')?.down ?? 0) > 0, `no 503 while down${context}`);
+    assert.ok(payments && payments.http5xx > 0 && payments.circuitOpen > 0, `payments row${context}`);
+
+    // The "all" row is the sum of the host rows.
+    const all = rows.get('all');
+    assert.ok(all, `no "all" row${context}`);
+    const total = (field: keyof Omit<HostRow, 'circuit'>) =>
+      hosts.reduce((n, host) => n + Number(rows.get(host)?.[field] ?? 0), 0);
+    for (const field of [
+      'calls',
+      'network',
+      'http5xx',
+      'timeout',
+      'circuitOpen',
+      'retries',
+      'denied',
+    ] as const) {
+      assert.equal(all[field], total(field), `all.${field}${context}`);
+    }
   });
 
   it('demo.ts: Ctrl-C (SIGINT) stops the load, prints the summary and exits by itself', {
     skip: process.platform === 'win32' ? 'POSIX signals' : false,
   }, async () => {
     let signalledAt = 0;
-    const result = await runNode(['examples/demo.ts', '--seconds', '0', '--concurrency', '2'], {
+    const args = ['examples/demo.ts', '--seconds', '0', '--concurrency', '2', '--no-outage'];
+    const result = await runNode(args, {
       killAfterMs: 15_000,
       onStdout(stdout, child) {
         if (signalledAt === 0 && /^resilient-fetch demo /m.test(stdout)) {
@@ -144,7 +261,10 @@ describe('examples', { concurrency: true }, () => {
     assert.ok(signalledAt > 0, 'the live view never appeared');
     assert.match(result.stdout, /^SIGINT: load stopped/m);
     assert.match(result.stdout, /^Summary: load ran/m);
-    // Exits once the requests in flight are done: the slowest takes about 1.2 s.
+    assert.match(result.stdout, /No outage \(--no-outage\)/);
+    assert.doesNotMatch(result.stdout, /DOWN/);
+    // Exits once the calls in flight are done: the slowest take about 1.5 s (an llm answer that is slow
+    // to start) or a Retry-After wait of 1 s and a retry.
     const afterSignalMs = performance.now() - signalledAt;
     assert.ok(afterSignalMs < 5_000, `exited ${afterSignalMs.toFixed(0)} ms after SIGINT`);
   });
@@ -158,6 +278,7 @@ describe('examples', { concurrency: true }, () => {
     assert.match(result.stdout, /globalThis\.fetch\.name: resilientFetch; typeof fetch\.close: function/);
     assert.match(result.stdout, /^fetch swapped by resilient-fetch: yes$/m);
     assert.match(result.stdout, /^its pools: http:\/\/127\.0\.0\.1:\d+$/m);
+    assert.match(result.stdout, /^its circuits: 127\.0\.0\.1:\d+ closed$/m);
   });
 
   it('register-app.ts: without --import, the global fetch is Node’s own', async () => {
@@ -172,13 +293,23 @@ describe('examples', { concurrency: true }, () => {
     assertExitedByItself(result, 10_000);
     const out = result.stdout;
     assert.match(out, /^installed: true; globalThis\.fetch === rfetch: true$/m);
-    // 10 concurrent calls on a pool capped at 4 connections: at most 4 sockets, the rest wait.
-    const pool = /(\d+) in flight, pool for 127\.0\.0\.1:\d+: (\d+) sockets connected/.exec(out);
-    assert.ok(pool, `no pool line in:\n${out}`);
-    assert.equal(Number(pool[1]), 10);
-    assert.ok(Number(pool[2]) >= 1 && Number(pool[2]) <= 4, `sockets: ${pool[2]}`);
+    // 10 concurrent calls on a pool capped at 4 connections, looked at once the server has 4 requests:
+    // 4 sockets, each running a request, and the 6 others waiting for one.
+    assert.match(
+      out,
+      /^while 10 calls run: 10 in flight, pool for 127\.0\.0\.1:\d+: 4 sockets connected, 4 running, 6 waiting for a socket$/m,
+    );
+    assert.match(out, /^10 responses, e\.g\. "hello from \/item\/0"$/m);
+    assert.match(out, /^host 127\.0\.0\.1:\d+: circuit closed, 0 retries denied$/m);
     assert.match(out, /^uninstalled: installed false; Node's fetch is back: true$/m);
     assert.match(out, /^fetch after uninstall \(Node's own\): 200 /m);
     assert.match(out, /^rfetch: closed$/m);
+  });
+
+  it('demo.ts: a bad option prints the usage and exits with code 2', async () => {
+    const result = await runNode(['examples/demo.ts', '--outage-for', 'soon'], { killAfterMs: 10_000 });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^--outage-for must be a number in \[0\.1, 86400\], received "soon"$/m);
+    assert.match(result.stderr, /^usage: node examples\/demo\.ts/m);
   });
 });
