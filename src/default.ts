@@ -27,6 +27,12 @@ const defaultFetch: ResilientFetch = Object.assign(resilientFetch, {
   stats: () => getDefaultFetch().stats(),
   resetCircuit: (host: string) => getDefaultFetch().resetCircuit(host),
   isolate: (host: string) => getDefaultFetch().isolate(host),
+  health: ((host?: string) =>
+    host === undefined
+      ? getDefaultFetch().health()
+      : getDefaultFetch().health(host)) as ResilientFetch['health'],
+  onHealthChange: (listener: Parameters<ResilientFetch['onHealthChange']>[0]) =>
+    getDefaultFetch().onHealthChange(listener),
   [Symbol.asyncDispose]: () => instance?.close() ?? Promise.resolve(),
 });
 

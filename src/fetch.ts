@@ -2,8 +2,10 @@
  * createResilientFetch(): the fetch-shaped function. Layers: lifecycle -> per-host policies (breaker,
  * retry loop, deadline, attempt timeout) -> transport (Node's fetch over per-host undici pools).
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CircuitStateName } from './breaker.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
+import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
 import {
   type CloseOptions,
@@ -36,6 +38,17 @@ export interface ResilientFetchStats {
   readonly hosts: Record<string, HostStats>;
 }
 
+/** A host's health status moved. */
+export interface HealthChange {
+  readonly host: string;
+  readonly from: HealthStatus;
+  readonly to: HealthStatus;
+  readonly health: HostHealth;
+}
+
+/** Health changes of every instance, for tools that observe the process. */
+export const healthChannel = diagnosticsChannel.channel('resilient-fetch:health');
+
 export interface HostStats {
   /** `closed`, `open`, `half-open` or `isolated`; `disabled` when the host has no breaker. */
   readonly circuit: CircuitStateName | 'disabled';
@@ -67,6 +80,20 @@ export interface ResilientFetchMethods {
    * function is called (isolations nest: the circuit closes when the last one is released).
    */
   isolate(host: string): () => void;
+  /** Health of every host called so far (see `health(host)`). */
+  health(): HostHealth[];
+  /**
+   * Health of one host (`hostname:port` or a URL), counted per call over the health window: status
+   * (HEALTHY, DEGRADED, FAILED, TIMEOUT, UNKNOWN), success rate, calls, failures by kind, retries,
+   * latency, last request time and circuit state. A host never called is UNKNOWN.
+   */
+  health(host: string): HostHealth;
+  /**
+   * Calls `listener` whenever a host's health status changes (after a call ends or its circuit moves).
+   * Returns the function that unsubscribes. The same changes are published on the diagnostics channel
+   * `resilient-fetch:health`. A throwing listener is ignored.
+   */
+  onHealthChange(listener: (change: HealthChange) => void): () => void;
   /** `await using rfetch = createResilientFetch()` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -80,6 +107,10 @@ export interface ResilientFetch extends ResilientFetchMethods {
 }
 
 const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+/** An open, half-open (probe running) or isolated circuit makes a host FAILED. */
+const isOpen = (circuit: string | undefined): boolean =>
+  circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
 
 /** `hostname:port` of an http(s) URL; undefined for any other scheme or an unparsable URL. */
 function hostOfInput(input: unknown): string | undefined {
@@ -123,13 +154,59 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const shutdown = new AbortController();
   let closing: Promise<void> | undefined;
 
+  const healthListeners = new Set<(change: HealthChange) => void>();
+
   const hostState = (host: string): HostState => {
     let state = hosts.get(host);
     if (state === undefined) {
-      state = createHostState(host, policyForHost(resolved, host), () => {});
+      state = createHostState(host, policyForHost(resolved, host), resolved.health, () => {
+        const changed = hosts.get(host);
+        if (changed) refreshHealth(changed);
+      });
       hosts.set(host, state);
     }
     return state;
+  };
+
+  const healthOf = (state: HostState, now = Date.now()): HostHealth => {
+    const counts = state.health.counts(now);
+    const circuit = state.breaker?.state ?? 'disabled';
+    return {
+      host: state.host,
+      status: classifyHealth(counts, isOpen(circuit), resolved.health),
+      successRate: counts.calls === 0 ? null : counts.successes / counts.calls,
+      ...counts,
+      timeouts: counts.failures.timeout,
+      latencyMs: state.health.latency(now),
+      lastRequestAt: state.health.lastRequestAt,
+      circuit,
+    };
+  };
+
+  /** Recomputes a host's status and tells the listeners when it moved. */
+  function refreshHealth(state: HostState): void {
+    const counts = state.health.counts();
+    const status = classifyHealth(counts, isOpen(state.breaker?.state), resolved.health);
+    if (status === state.status) return;
+    const from = state.status;
+    state.status = status;
+    if (healthListeners.size === 0 && !healthChannel.hasSubscribers) return;
+    const change: HealthChange = { host: state.host, from, to: status, health: healthOf(state) };
+    for (const listener of healthListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener never breaks a request.
+      }
+    }
+    if (healthChannel.hasSubscribers) healthChannel.publish(change);
+  }
+
+  const report = (outcome: CallOutcome): void => {
+    const state = hosts.get(outcome.host);
+    if (state === undefined) return;
+    state.health.record(outcome);
+    refreshHealth(state);
   };
   let destroying: Promise<void> | undefined;
 
@@ -185,6 +262,9 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       shutdown: shutdown.signal,
       hostOf: hostOfInput,
       hostStateOf: hostState,
+      report,
+      startedAt: Date.now(),
+      attempts: 0,
     };
     return runCall(call, send);
   }
@@ -241,6 +321,20 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
         ]),
       ),
     }),
+    health: ((host?: string) => {
+      if (host !== undefined) return healthOf(hostState(hostKey(host)));
+      const now = Date.now();
+      return [...hosts.values()].map((state) => healthOf(state, now));
+    }) as ResilientFetchMethods['health'],
+    onHealthChange(listener) {
+      if (typeof listener !== 'function') {
+        throw new TypeError(
+          `resilient-fetch: onHealthChange() expects a function, received ${typeof listener}`,
+        );
+      }
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
+    },
     resetCircuit: (host) => hostState(hostKey(host)).breaker?.reset(),
     isolate(host) {
       const breaker = hostState(hostKey(host)).breaker;

@@ -12,13 +12,29 @@ export {
   isResilientFetchError,
   ResilientFetchError,
 } from './errors.ts';
-export type { HostStats, ResilientFetch, ResilientFetchMethods, ResilientFetchStats } from './fetch.ts';
-export { createResilientFetch } from './fetch.ts';
+export type {
+  HealthChange,
+  HostStats,
+  ResilientFetch,
+  ResilientFetchMethods,
+  ResilientFetchStats,
+} from './fetch.ts';
+export { createResilientFetch, healthChannel } from './fetch.ts';
+export type {
+  CallOutcome,
+  FailureKind,
+  HealthCounts,
+  HealthStatus,
+  HostHealth,
+  LatencySummary,
+} from './health.ts';
+export { classifyHealth } from './health.ts';
 export { install, isInstalled, uninstall } from './install.ts';
 export type { LifecycleState } from './lifecycle.ts';
 export type {
   CircuitBreakerOptions,
   CloseOptions,
+  HealthOptions,
   HostOptions,
   JitterKind,
   PoolOptions,

@@ -193,8 +193,33 @@ export interface HostOptions {
   timeout?: TimeoutOptions | undefined;
 }
 
+/** How per-host health is judged (see `rfetch.health()`). */
+export interface HealthOptions {
+  /**
+   * Sliding window the calls are counted over.
+   * @default 60_000
+   */
+  windowMs?: number | undefined;
+  /**
+   * Fewer calls than this in the window: UNKNOWN.
+   * @default 10
+   */
+  minCalls?: number | undefined;
+  /**
+   * Success ratio at or above which a host is HEALTHY.
+   * @default 0.95
+   */
+  healthyRatio?: number | undefined;
+  /**
+   * Success ratio at or above which a host is DEGRADED; below it, FAILED.
+   * @default 0.8
+   */
+  degradedRatio?: number | undefined;
+}
+
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions extends HostOptions {
+  health?: HealthOptions | undefined;
   /**
    * Overrides per host: keys are `hostname:port` (that host only) or `hostname` (every port); values
    * are merged over the top-level options, group by group.
@@ -246,6 +271,7 @@ export interface HostPolicy {
 
 export interface ResolvedOptions extends HostPolicy {
   readonly drainTimeoutMs: number;
+  readonly health: Resolved<HealthOptions>;
   /** Per-host policies by key (`hostname:port` or `hostname`). */
   readonly hosts: ReadonlyMap<string, HostPolicy>;
 }
@@ -303,6 +329,7 @@ export const defaults = {
     deadlineMs: 120_000,
     deadlineCoversBody: false,
   },
+  health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
   drainTimeoutMs: 30_000,
 } as const;
 
@@ -434,8 +461,23 @@ const hostValidators: Validators<HostOptions> = {
   timeout: checkGroup(timeoutValidators),
 };
 
+const healthValidators: Validators<HealthOptions> = {
+  windowMs: checkNumber(1_000, false),
+  minCalls: checkNumber(0, true),
+  healthyRatio: checkNumber(0, false, 1),
+  degradedRatio: checkNumber(0, false, 1),
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
   ...hostValidators,
+  health: (value, path) => {
+    validateGroup(value, path, healthValidators);
+    const { healthyRatio = defaults.health.healthyRatio, degradedRatio = defaults.health.degradedRatio } =
+      value as HealthOptions;
+    if (degradedRatio > healthyRatio) {
+      fail(RangeError, `${path}.degradedRatio`, `<= health.healthyRatio (${healthyRatio})`, degradedRatio);
+    }
+  },
   hosts: (value, path) => {
     if (!isPlainObject(value)) fail(TypeError, path, 'an object', value);
     for (const [key, host] of Object.entries(value as Record<string, unknown>)) {
@@ -549,7 +591,12 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
   const hosts = new Map<string, HostPolicy>();
   for (const [key, host] of Object.entries(user.hosts ?? {}))
     hosts.set(key.toLowerCase(), mergeHost(top, host));
-  return Object.freeze({ ...top, hosts, drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs });
+  return Object.freeze({
+    ...top,
+    hosts,
+    health: Object.freeze({ ...defaults.health, ...withoutUndefined(user.health) }),
+    drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
+  });
 }
 
 /** The policy for `host` (`hostname:port`): an exact entry, else a hostname entry, else the top level. */

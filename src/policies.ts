@@ -5,6 +5,7 @@
 import { prepareBody } from './body.ts';
 import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
 import { CircuitOpenError, isResilientFetchError, timeoutError } from './errors.ts';
+import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
 import type { FetchInit, Transport } from './transport.ts';
@@ -17,18 +18,31 @@ export interface HostState {
   readonly budget: RetryBudget | undefined;
   /** Retries the budget refused. */
   retriesDenied: number;
+  /** The calls of the health window. */
+  readonly health: HostHealthWindow;
+  /** The health status last reported. */
+  status: HealthStatus;
 }
 
 export function createHostState(
   host: string,
   policy: HostPolicy,
+  health: HealthThresholds,
   onTransition: (transition: BreakerTransition) => void,
 ): HostState {
   const budget = policy.retry && policy.retry.budget ? new RetryBudget(policy.retry.budget) : undefined;
   const breaker = policy.circuitBreaker
     ? createCircuitBreaker(host, policy.circuitBreaker, onTransition)
     : undefined;
-  return { host, policy, breaker, budget, retriesDenied: 0 };
+  return {
+    host,
+    policy,
+    breaker,
+    budget,
+    retriesDenied: 0,
+    health: new HostHealthWindow(health),
+    status: 'UNKNOWN',
+  };
 }
 
 /** One call as the policies see it. */
@@ -48,6 +62,12 @@ export interface Call {
   readonly hostOf: (url: string) => string | undefined;
   /** The state of another host (redirect targets are judged against their own breaker). */
   readonly hostStateOf: (host: string) => HostState;
+  /** Receives the call's one outcome record. */
+  readonly report: (outcome: CallOutcome) => void;
+  /** Epoch ms at the call's start. */
+  readonly startedAt: number;
+  /** Attempts sent so far. */
+  attempts: number;
 }
 
 type Attempt = { response: Response; error?: undefined } | { response?: undefined; error: unknown };
@@ -146,6 +166,7 @@ async function attempt(
   timeout: ResolvedTimeout,
   deadline: Deadline,
 ): Promise<Attempt & { controller: AbortController }> {
+  call.attempts++;
   const controller = new AbortController();
   const signal = call.signal ? AbortSignal.any([call.signal, controller.signal]) : controller.signal;
   const remaining = deadline.at - Date.now();
@@ -272,8 +293,55 @@ function isFailureStatus(call: Call, status: number): boolean {
   }
 }
 
-/** Runs a call through the breaker and the retry loop. */
+/** The outcome record of a call that ended with a response. */
+function outcomeOfResponse(call: Call, response: Response): CallOutcome {
+  const { status } = response;
+  const failure = status >= 500 ? 'status_5xx' : status === 429 ? 'status_429' : undefined;
+  return {
+    ...outcomeBase(call),
+    status,
+    ...(failure ? { result: 'failure', failure } : { result: 'success' }),
+  };
+}
+
+/** The outcome record of a call that rejected. */
+function outcomeOfError(call: Call, error: unknown): CallOutcome {
+  const base = { ...outcomeBase(call), errorType: errorCodeOf(error) };
+  if (error instanceof CircuitOpenError) return { ...base, result: 'rejected' };
+  if (call.signal?.aborted && error === call.signal.reason) return { ...base, result: 'aborted' };
+  if (error instanceof DOMException && error.name === 'TimeoutError') {
+    return { ...base, result: 'failure', failure: 'timeout' };
+  }
+  if (!isVerdict(call, error))
+    return { ...base, result: isResilientFetchError(error) ? 'aborted' : 'invalid' };
+  if (isResilientFetchError((error as { cause?: unknown }).cause)) return { ...base, result: 'aborted' };
+  return { ...base, result: 'failure', failure: 'network' };
+}
+
+function outcomeBase(call: Call) {
+  return {
+    host: call.host,
+    method: call.method,
+    startedAt: call.startedAt,
+    durationMs: Date.now() - call.startedAt,
+    attempts: call.attempts,
+  };
+}
+
+/** Runs a call through the breaker and the retry loop, and reports its one outcome record. */
 export async function runCall(call: Call, transport: Transport): Promise<Response> {
+  let response: Response;
+  try {
+    response = await runAdmitted(call, transport);
+  } catch (error) {
+    call.report(outcomeOfError(call, error));
+    throw error;
+  }
+  call.report(outcomeOfResponse(call, response));
+  return response;
+}
+
+async function runAdmitted(call: Call, transport: Transport): Promise<Response> {
   const breaker = call.state.breaker;
   if (!breaker) return retryLoop(call, transport);
   const admission = breaker.enter();
