@@ -1,12 +1,13 @@
 /**
  * Is this request body replayable? Every attempt of a call must carry exactly the bytes of the first.
  *
- * - No body, string, Blob, URLSearchParams: fetch re-reads the same object each time; replayable.
+ * - No body, string, Blob: immutable, fetch re-reads the same object each time; replayable.
  * - ArrayBuffer and views: copied once, so a caller writing into the buffer later cannot change a retry.
+ * - URLSearchParams and other objects fetch stringifies: serialised once, for the same reason.
  * - FormData: serialised once (fetch would pick a new multipart boundary on each attempt) and sent as
  *   that Blob with its content-type.
  * - ReadableStream, async iterable, or the body of a `Request` input: streamed once. With a buffer limit,
- *   the bytes are kept while they stream; a retry re-sends them if the whole body fitted.
+ *   a body that fits is read up front and sent as those bytes on every attempt.
  */
 import type { FetchInit } from './transport.ts';
 
@@ -46,6 +47,13 @@ const once = (init: FetchInit): PreparedBody => {
   };
 };
 
+/** `init` with its headers (or the Request's) plus `content-type`, unless the caller set one. */
+function withContentType(init: FetchInit, request: Request | undefined, type: string): FetchInit {
+  const headers = new Headers(init.headers ?? request?.headers);
+  if (!headers.has('content-type')) headers.set('content-type', type);
+  return { ...init, headers };
+}
+
 /**
  * Prepares the body of one call. `retryable` false (a POST without an Idempotency-Key, retries off) skips
  * every copy: the call gets one attempt.
@@ -60,11 +68,16 @@ export async function prepareBody(
   const request = input instanceof Request ? input : undefined;
   if (!retryable) return once(init);
   if (body === undefined || body === null) {
-    if (request?.body) return recordStream(init, request.body, bufferBodyBytes);
+    if (request?.body) return bufferStream(init, request.body, bufferBodyBytes);
     return fixed(init);
   }
-  if (typeof body === 'string' || body instanceof Blob || body instanceof URLSearchParams) return fixed(init);
+  if (typeof body === 'string' || body instanceof Blob) return fixed(init);
   if (isBufferSource(body)) return fixed({ ...init, body: copyBytes(body) as Uint8Array<ArrayBuffer> });
+  if (body instanceof URLSearchParams) {
+    // Serialised once: the caller changing the params during a backoff cannot change a retry.
+    const form = withContentType(init, request, 'application/x-www-form-urlencoded;charset=UTF-8');
+    return fixed({ ...form, body: body.toString() });
+  }
   if (body instanceof FormData) {
     const serialised = new Response(body);
     const blob = await serialised.blob();
@@ -75,52 +88,57 @@ export async function prepareBody(
   if (isStreamLike(body)) {
     const stream =
       body instanceof ReadableStream ? body : ReadableStream.from(body as AsyncIterable<unknown>);
-    return recordStream(init, stream as ReadableStream<unknown>, bufferBodyBytes);
+    return bufferStream(init, stream as ReadableStream<unknown>, bufferBodyBytes);
   }
-  // Anything else fetch turns into a string (an object's toString()); it does so again on a retry.
-  return fixed(init);
+  // Anything else fetch turns into a string (an object's toString()): do it once, as fetch would.
+  return fixed({ ...init, body: String(body) });
 }
 
-/** Streams the body once, keeping up to `limit` bytes so that a retry can re-send them. */
-function recordStream(init: FetchInit, source: ReadableStream<unknown>, limit: number): PreparedBody {
-  // Without a buffer the body goes out exactly as the caller gave it (a Request keeps its own body).
+/**
+ * A stream body. Without a buffer limit it goes out once, exactly as the caller gave it (a Request keeps
+ * its own body). With one, up to `limit` bytes are read before the first attempt: a body that fits is sent
+ * as those bytes on every attempt; a larger one (or one that is not bytes) is sent once, the bytes read so
+ * far followed by the rest of the stream.
+ */
+async function bufferStream(
+  init: FetchInit,
+  source: ReadableStream<unknown>,
+  limit: number,
+): Promise<PreparedBody> {
   if (limit <= 0) return once(init);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let complete = false;
-  let fits = true;
   const reader = source.getReader();
-  const recording = new ReadableStream<unknown>(
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return fixed({ ...init, body: new Blob(chunks), duplex: 'half' } as FetchInit);
+    if (!(value instanceof Uint8Array)) {
+      return once({ ...init, body: concat(chunks, [value], reader), duplex: 'half' } as FetchInit);
+    }
+    // Always a copy: a Buffer's slice() is a view the caller could still write into.
+    chunks.push(new Uint8Array(value));
+    size += value.byteLength;
+    if (size > limit) return once({ ...init, body: concat(chunks, [], reader), duplex: 'half' } as FetchInit);
+  }
+}
+
+/** A stream of the chunks already read, then whatever is left in `reader`. */
+function concat(
+  read: Uint8Array[],
+  pending: unknown[],
+  reader: ReadableStreamDefaultReader<unknown>,
+): ReadableStream<unknown> {
+  const queue: unknown[] = [...read, ...pending];
+  return new ReadableStream<unknown>(
     {
       async pull(controller) {
+        if (queue.length > 0) return controller.enqueue(queue.shift());
         const { value, done } = await reader.read();
-        if (done) {
-          complete = true;
-          controller.close();
-          return;
-        }
-        if (fits) {
-          if (value instanceof Uint8Array && size + value.byteLength <= limit) {
-            chunks.push(value.slice());
-            size += value.byteLength;
-          } else {
-            fits = false;
-            chunks.length = 0;
-          }
-        }
-        controller.enqueue(value);
+        if (done) controller.close();
+        else controller.enqueue(value);
       },
       cancel: (reason) => reader.cancel(reason),
     },
     { highWaterMark: 0 },
   );
-  let attempts = 0;
-  return {
-    next() {
-      attempts++;
-      if (attempts === 1) return { ...init, body: recording as ReadableStream, duplex: 'half' } as FetchInit;
-      return { ...init, body: new Blob(chunks as Uint8Array<ArrayBuffer>[]), duplex: 'half' } as FetchInit;
-    },
-    canReplay: () => attempts === 0 || (complete && fits),
-  };
 }

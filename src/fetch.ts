@@ -156,10 +156,27 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
 
   const healthListeners = new Set<(change: HealthChange) => void>();
 
+  // Per-host state is forgotten once it is back to its default (a closed circuit, not isolated) and idle
+  // longer than every window it keeps (health, retry budget): a process calling many hosts stays flat.
+  // Swept when the map has doubled since the last sweep, so the cost per new host stays constant.
+  const idleMs = Math.max(
+    resolved.health.windowMs,
+    resolved.retry ? (resolved.retry.budget ? resolved.retry.budget.windowMs : 0) : 0,
+  );
+  let sweepAt = 256;
+  const sweep = (now: number) => {
+    for (const [host, state] of hosts) {
+      const circuit = state.breaker?.state ?? 'closed';
+      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleMs) hosts.delete(host);
+    }
+    sweepAt = Math.max(256, hosts.size * 2);
+  };
+
   const hostState = (host: string): HostState => {
     let state = hosts.get(host);
     if (state === undefined) {
-      state = createHostState(host, policyForHost(resolved, host), resolved.health, () => {
+      if (hosts.size >= sweepAt) sweep(Date.now());
+      state = createHostState(host, policyForHost(resolved, host), resolved, () => {
         const changed = hosts.get(host);
         if (changed) refreshHealth(changed);
       });
@@ -205,6 +222,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const report = (outcome: CallOutcome): void => {
     const state = hosts.get(outcome.host);
     if (state === undefined) return;
+    state.active--;
     state.health.record(outcome);
     refreshHealth(state);
   };
@@ -247,7 +265,9 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     if (host === undefined) return send({ input, init: fetchInit });
     const state = hostState(host);
     const extra = init?.resilience;
-    const policy = extra === undefined ? state.policy : resolveRequestPolicy(state.policy, extra);
+    const policy = extra === undefined ? state.policy : resolveRequestPolicy(state.policy, extra, resolved);
+    state.active++;
+    state.lastUsedAt = Date.now();
     const request = input instanceof Request ? input : undefined;
     const method = String(fetchInit.method ?? request?.method ?? 'GET').toUpperCase();
     const signal = 'signal' in fetchInit ? (fetchInit.signal ?? undefined) : request?.signal;

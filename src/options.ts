@@ -352,6 +352,9 @@ const fail = (Kind: ErrorConstructor, path: string, expected: string, value: unk
   throw new Kind(`resilient-fetch: option ${path} must be ${expected}, received ${describeValue(value)}`);
 };
 
+/** Node's timers fire after 1 ms when given more than this (about 24.8 days). */
+const maxTimerMs = 2_147_483_647;
+
 /** A finite number in [min, max] (and an integer when `integer`). */
 function checkNumber(min: number, integer: boolean, max = Number.POSITIVE_INFINITY): Validator {
   return (value, path) => {
@@ -403,24 +406,24 @@ const checkGroup =
 
 const poolValidators: Validators<PoolOptions> = {
   connections: checkNumber(1, true),
-  keepAliveTimeoutMs: checkNumber(1, true),
-  connectTimeoutMs: checkNumber(1, true),
-  headersTimeoutMs: checkNumber(1, true),
-  bodyTimeoutMs: checkNumber(1, true),
+  keepAliveTimeoutMs: checkNumber(1, true, maxTimerMs),
+  connectTimeoutMs: checkNumber(1, true, maxTimerMs),
+  headersTimeoutMs: checkNumber(1, true, maxTimerMs),
+  bodyTimeoutMs: checkNumber(1, true, maxTimerMs),
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {
   ratio: checkNumber(0, false),
-  windowMs: checkNumber(1, false),
+  windowMs: checkNumber(1, false, maxTimerMs),
   minRetriesPerSecond: checkNumber(0, false),
 };
 
 const requestRetryValidators: Validators<Omit<RetryOptions, 'budget'>> = {
   strategy: checkOneOf(['exponential', 'linear', 'fixed', 'none']),
   maxRetries: checkNumber(0, true),
-  baseDelayMs: checkNumber(0, false),
+  baseDelayMs: checkNumber(0, false, maxTimerMs),
   factor: checkNumber(1, false),
-  maxDelayMs: checkNumber(0, false),
+  maxDelayMs: checkNumber(0, false, maxTimerMs),
   jitter: checkOneOf(['proportional', 'full', 'decorrelated', 'none']),
   jitterRatio: checkNumber(0, false, 1),
   statuses: checkArrayOf(checkNumber(100, true, 599)),
@@ -442,15 +445,15 @@ const breakerValidators: Validators<CircuitBreakerOptions> = {
     checkNumber(0, false, 1)(value, path);
     if (value === 0 || value === 1) fail(RangeError, path, 'a number strictly between 0 and 1', value);
   },
-  windowMs: checkNumber(1, false),
+  windowMs: checkNumber(1, false, maxTimerMs),
   minimumRps: checkNumber(0, false),
-  halfOpenAfterMs: checkNumber(0, false),
+  halfOpenAfterMs: checkNumber(0, false, maxTimerMs),
   isFailureStatus: checkFunction,
 };
 
 const timeoutValidators: Validators<TimeoutOptions> = {
-  attemptMs: checkNumber(1, false),
-  deadlineMs: checkNumber(1, false),
+  attemptMs: checkNumber(1, false, maxTimerMs),
+  deadlineMs: checkNumber(1, false, maxTimerMs),
   deadlineCoversBody: checkBoolean,
 };
 
@@ -462,7 +465,7 @@ const hostValidators: Validators<HostOptions> = {
 };
 
 const healthValidators: Validators<HealthOptions> = {
-  windowMs: checkNumber(1_000, false),
+  windowMs: checkNumber(1_000, false, maxTimerMs),
   minCalls: checkNumber(0, true),
   healthyRatio: checkNumber(0, false, 1),
   degradedRatio: checkNumber(0, false, 1),
@@ -485,7 +488,7 @@ const topValidators: Validators<ResilientFetchOptions> = {
       validateGroup(host, `${path}.${key}`, hostValidators);
     }
   },
-  drainTimeoutMs: checkNumber(0, false),
+  drainTimeoutMs: checkNumber(0, false, maxTimerMs),
 };
 
 const requestValidators: Validators<RequestPolicyOptions> = {
@@ -519,10 +522,12 @@ const withoutUndefined = <T extends object>(value: T | undefined): Defined<T> =>
 function mergeRetry(
   base: ResolvedRetry | false,
   user: RetryOptions | Omit<RetryOptions, 'budget'> | false | undefined,
+  fallback?: ResolvedRetry | false,
 ): ResolvedRetry | false {
   if (user === false) return false;
   if (user === undefined) return base;
-  const from: ResolvedRetry = base === false ? resolveRetry(undefined) : base;
+  // Retries turned back on over a `false`: start from the fallback (the top-level options), else defaults.
+  const from: ResolvedRetry = base !== false ? base : fallback || resolveRetry(undefined);
   const u = withoutUndefined(user as RetryOptions);
   let budget = from.budget;
   if (u.budget === false) budget = false;
@@ -564,7 +569,7 @@ function mergeGroup<T extends object>(
 function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
   return Object.freeze({
     pool: mergeGroup(base.pool, user.pool, defaults.pool) as HostPolicy['pool'],
-    retry: mergeRetry(base.retry, user.retry),
+    retry: mergeRetry(base.retry, user.retry, base.retry),
     circuitBreaker: mergeGroup<ResolvedBreaker>(
       base.circuitBreaker,
       user.circuitBreaker,
@@ -609,13 +614,13 @@ export function policyForHost(options: ResolvedOptions, host: string): HostPolic
  * Validates `init.resilience` and merges it over the host's policy. Throws a TypeError or RangeError
  * naming `init.resilience.<path>`.
  */
-export function resolveRequestPolicy(policy: HostPolicy, user: unknown): HostPolicy {
+export function resolveRequestPolicy(policy: HostPolicy, user: unknown, topLevel?: HostPolicy): HostPolicy {
   validateGroup(user, 'init.resilience', requestValidators);
   const u = user as RequestPolicyOptions;
   return {
     pool: policy.pool,
     circuitBreaker: policy.circuitBreaker,
-    retry: mergeRetry(policy.retry, u.retry),
+    retry: mergeRetry(policy.retry, u.retry, topLevel?.retry),
     timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
   };
 }
@@ -630,7 +635,7 @@ export interface CloseOptions {
 
 const closeValidators: Validators<CloseOptions> = {
   force: checkBoolean,
-  drainTimeoutMs: checkNumber(0, false),
+  drainTimeoutMs: checkNumber(0, false, maxTimerMs),
 };
 
 /** Validates the options of `close()` and fills in the instance's drain timeout. */

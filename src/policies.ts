@@ -22,15 +22,22 @@ export interface HostState {
   readonly health: HostHealthWindow;
   /** The health status last reported. */
   status: HealthStatus;
+  /** Calls started and not yet reported. */
+  active: number;
+  /** Epoch ms of the last call's start. */
+  lastUsedAt: number;
 }
 
 export function createHostState(
   host: string,
   policy: HostPolicy,
-  health: HealthThresholds,
+  options: { readonly health: HealthThresholds; readonly retry: ResolvedRetry | false },
   onTransition: (transition: BreakerTransition) => void,
 ): HostState {
-  const budget = policy.retry && policy.retry.budget ? new RetryBudget(policy.retry.budget) : undefined;
+  // A host with retries off still gets a budget (from the top-level options) in case a call turns
+  // retries back on through init.resilience.
+  const budgetOptions = policy.retry ? policy.retry.budget : options.retry ? options.retry.budget : false;
+  const budget = budgetOptions ? new RetryBudget(budgetOptions) : undefined;
   const breaker = policy.circuitBreaker
     ? createCircuitBreaker(host, policy.circuitBreaker, onTransition)
     : undefined;
@@ -40,8 +47,10 @@ export function createHostState(
     breaker,
     budget,
     retriesDenied: 0,
-    health: new HostHealthWindow(health),
+    health: new HostHealthWindow(options.health),
     status: 'UNKNOWN',
+    active: 0,
+    lastUsedAt: Date.now(),
   };
 }
 
@@ -110,14 +119,22 @@ function sleep(ms: number, signal: AbortSignal | undefined, shutdown: AbortSigna
  * Releases the connection of a response we will not return: small bodies are read to the end so the
  * socket goes back to the pool, anything larger (or slower) is cancelled.
  */
-async function discard(response: Response): Promise<void> {
+async function discard(response: Response, controller: AbortController, withinMs: number): Promise<void> {
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (response.body === null) return;
+  if (!(length <= 65_536)) {
+    await response.body.cancel().catch(() => {});
+    return;
+  }
+  // A small body is read to its end, but never for longer than `withinMs`: a body that drips must not
+  // hold the call past its deadline. Aborting the attempt's controller ends the read.
+  const timer = setTimeout(() => controller.abort(), Math.max(0, withinMs));
   try {
-    if (response.body === null) return;
-    if (length <= 65_536) await response.arrayBuffer();
-    else await response.body.cancel();
+    await response.arrayBuffer();
   } catch {
-    // The body failed on its own; nothing is left to release.
+    // The body failed or was cut short; its socket is released either way.
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -165,8 +182,10 @@ async function attempt(
   init: FetchInit,
   timeout: ResolvedTimeout,
   deadline: Deadline,
-): Promise<Attempt & { controller: AbortController }> {
+): Promise<Attempt & { controller: AbortController; tracker: DispatchTracker | undefined }> {
   call.attempts++;
+  const tracker = timeout.deadlineCoversBody ? { active: 0, timer: undefined } : undefined;
+  if (tracker) init = { ...init, dispatcher: trackingDispatcher(init.dispatcher, tracker) } as FetchInit;
   const controller = new AbortController();
   const signal = call.signal ? AbortSignal.any([call.signal, controller.signal]) : controller.signal;
   const remaining = deadline.at - Date.now();
@@ -180,9 +199,9 @@ async function attempt(
   const timer = setTimeout(onTimeout, Math.max(0, byDeadline ? remaining : timeout.attemptMs));
   try {
     const response = await transport({ input: call.input, init: { ...init, signal } });
-    return { response, controller };
+    return { response, controller, tracker };
   } catch (error) {
-    return { error, controller };
+    return { error, controller, tracker };
   } finally {
     clearTimeout(timer);
   }
@@ -252,35 +271,139 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     }
     if (delay === undefined) {
       if (outcome.response) {
-        if (timeout.deadlineCoversBody) coverBody(outcome.controller, deadline, call.host);
+        if (outcome.tracker) coverBody(outcome.controller, deadline, call.host, outcome.tracker);
         return outcome.response;
       }
       throw outcome.error;
     }
-    if (outcome.response) await discard(outcome.response);
+    if (outcome.response) {
+      await discard(outcome.response, outcome.controller, Math.min(1_000, deadline.at - Date.now() - delay));
+      // Reading the body took time: a retry that can no longer start before the deadline is not made.
+      if (Date.now() + delay >= deadline.at) throw expire(deadline, call.host);
+    }
     await sleep(delay, call.signal, call.shutdown);
     previousDelay = delay;
   }
 }
 
-/** Keeps the deadline running over the response body: it errors with the deadline's TimeoutError. */
-function coverBody(controller: AbortController, deadline: Deadline, host: string): void {
-  const remaining = deadline.at - Date.now();
-  // unref: a body read to its end must not keep the process alive until the deadline.
-  setTimeout(() => controller.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
+/**
+ * Counts the dispatches of one attempt still running (each redirect hop is one) by wrapping the handler
+ * Node's fetch gives the dispatcher: the only place that sees a response body end.
+ */
+interface DispatchTracker {
+  active: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type LegacyHandler = Record<string, ((...args: unknown[]) => unknown) | undefined> & {
+  onError(error: unknown): unknown;
+};
+
+class EndTap {
+  readonly #handler: LegacyHandler;
+  readonly #tracker: DispatchTracker;
+  #ended = false;
+
+  constructor(handler: LegacyHandler, tracker: DispatchTracker) {
+    this.#handler = handler;
+    this.#tracker = tracker;
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (--this.#tracker.active === 0 && this.#tracker.timer) clearTimeout(this.#tracker.timer);
+  }
+
+  onConnect(...args: unknown[]) {
+    return this.#handler.onConnect?.(...args);
+  }
+  onUpgrade(...args: unknown[]) {
+    return this.#handler.onUpgrade?.(...args);
+  }
+  onHeaders(...args: unknown[]) {
+    return this.#handler.onHeaders?.(...args);
+  }
+  onData(...args: unknown[]) {
+    return this.#handler.onData?.(...args);
+  }
+  onBodySent(...args: unknown[]) {
+    return this.#handler.onBodySent?.(...args);
+  }
+  onRequestSent(...args: unknown[]) {
+    return this.#handler.onRequestSent?.(...args);
+  }
+  onResponseStarted(...args: unknown[]) {
+    return this.#handler.onResponseStarted?.(...args);
+  }
+  onComplete(...args: unknown[]) {
+    this.#end();
+    return this.#handler.onComplete?.(...args);
+  }
+  onError(error: unknown) {
+    this.#end();
+    return this.#handler.onError(error);
+  }
+}
+
+/** A dispatcher for one attempt that tracks when its responses (redirect hops included) have ended. */
+function trackingDispatcher(
+  inner: FetchInit['dispatcher'],
+  tracker: DispatchTracker,
+): FetchInit['dispatcher'] {
+  if (inner === undefined) return undefined;
+  const dispatch = (opts: unknown, handler: LegacyHandler) => {
+    tracker.active++;
+    return (inner.dispatch as (o: unknown, h: unknown) => boolean)(opts, new EndTap(handler, tracker));
+  };
+  return { dispatch } as unknown as FetchInit['dispatcher'];
 }
 
 /**
- * True when the call's end says something about the host: a network failure (`TypeError('fetch failed')`)
- * or a timeout. Not the caller's abort, not our own shutdown, and not a request fetch refused before
- * sending it (a GET with a body, an invalid header): a caller's mistake must not open a healthy host's
- * circuit.
+ * Keeps the deadline running over the response body: it errors with the deadline's TimeoutError. The
+ * timer is cleared as soon as the body has ended, so it holds nothing once the body is read.
+ */
+function coverBody(
+  controller: AbortController,
+  deadline: Deadline,
+  host: string,
+  tracker: DispatchTracker,
+): void {
+  if (tracker.active === 0) return; // the body has already ended
+  const remaining = deadline.at - Date.now();
+  // unref: a body nobody reads must not keep the process alive until the deadline.
+  tracker.timer = setTimeout(() => controller.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
+}
+
+// Codes that say the host (or the network to it) failed; anything else under `fetch failed` (an
+// `unexpected redirect` with redirect: 'error', the caller's own body stream erroring) is the caller's.
+const callerSideUndiciCodes = new Set([
+  'UND_ERR_ABORTED',
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+]);
+const hostFaultCode =
+  /^(E[A-Z]+|UND_ERR_[A-Z_]+|HPE_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+|[A-Z_]*CERT[A-Z_]*|UNABLE_TO_[A-Z_]+)$/;
+
+/** True for a network failure attributable to the host: connection, TLS, DNS, protocol or timeouts. */
+export function isHostFault(error: unknown): boolean {
+  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return false;
+  if (isResilientFetchError(error.cause)) return false;
+  const code = errorCodeOf(error.cause);
+  return hostFaultCode.test(code) && !callerSideUndiciCodes.has(code);
+}
+
+/**
+ * True when the call's end says something about the host: a host fault or a timeout. Not the caller's
+ * abort, not our own shutdown, and not a request fetch refused or gave up on because of the caller (a GET
+ * with a body, an invalid header, `redirect: 'error'`, a body stream that errored): a caller's mistake
+ * must not open a healthy host's circuit.
  */
 function isVerdict(call: Call, error: unknown): boolean {
   if (call.signal?.aborted && error === call.signal.reason) return false;
   if (error instanceof DOMException) return error.name === 'TimeoutError';
-  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return false;
-  return !isResilientFetchError(error.cause);
+  return isHostFault(error);
 }
 
 function isFailureStatus(call: Call, status: number): boolean {
@@ -312,9 +435,11 @@ function outcomeOfError(call: Call, error: unknown): CallOutcome {
   if (error instanceof DOMException && error.name === 'TimeoutError') {
     return { ...base, result: 'failure', failure: 'timeout' };
   }
-  if (!isVerdict(call, error))
-    return { ...base, result: isResilientFetchError(error) ? 'aborted' : 'invalid' };
-  if (isResilientFetchError((error as { cause?: unknown }).cause)) return { ...base, result: 'aborted' };
+  // Ended by our own shutdown (destroy, drain timeout): says nothing about the host.
+  if (isResilientFetchError(error) || isResilientFetchError((error as { cause?: unknown } | null)?.cause)) {
+    return { ...base, result: 'aborted' };
+  }
+  if (!isVerdict(call, error)) return { ...base, result: 'invalid' };
   return { ...base, result: 'failure', failure: 'network' };
 }
 
@@ -342,6 +467,8 @@ export async function runCall(call: Call, transport: Transport): Promise<Respons
 }
 
 async function runAdmitted(call: Call, transport: Transport): Promise<Response> {
+  // Native fetch rejects an already-aborted call with the reason, whatever the host's state.
+  if (call.signal?.aborted) throw call.signal.reason;
   const breaker = call.state.breaker;
   if (!breaker) return retryLoop(call, transport);
   const admission = breaker.enter();

@@ -217,6 +217,24 @@ describe('lifecycle', () => {
     await flaky.close();
   });
 
+  it('forgets the state of hosts idle past their windows, so memory stays flat across many hosts', async () => {
+    // Each 127.0.0.x address is a host of its own; nothing listens there, so every call is refused at once.
+    const rfetch = createResilientFetch({
+      retry: false,
+      circuitBreaker: { consecutiveFailures: 5 },
+      health: { windowMs: 1_000 },
+    });
+    const call = (i: number) =>
+      rfetch(`http://127.0.0.${2 + (i % 250)}:${server.port + 1 + Math.floor(i / 250)}/`);
+    await Promise.allSettled(Array.from({ length: 300 }, (_, i) => call(i)));
+    assert.equal(Object.keys(rfetch.stats().hosts).length, 300);
+    await sleep(1_100);
+    await Promise.allSettled(Array.from({ length: 300 }, (_, i) => call(300 + i)));
+    const kept = Object.keys(rfetch.stats().hosts).length;
+    assert.ok(kept < 600, `${kept} host states kept after 600 hosts, half of them idle`);
+    await rfetch.close();
+  });
+
   it('supports `await using` through Symbol.asyncDispose', async () => {
     const rfetchRef: { current?: ReturnType<typeof createResilientFetch> } = {};
     {

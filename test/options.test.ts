@@ -98,7 +98,7 @@ describe('resolveOptions', () => {
     assert.equal(resolveRequestPolicy(resolved, { retry: false }).retry, false);
     assert.throws(
       () => resolveRequestPolicy(resolved, { timeout: { attemptMs: -1 } }),
-      /option init\.resilience\.timeout\.attemptMs must be a finite number >= 1, received -1/,
+      /option init\.resilience\.timeout\.attemptMs must be a finite number between 1 and 2147483647, received -1/,
     );
     assert.throws(
       () => resolveRequestPolicy(resolved, { retry: { budget: false } }),
@@ -131,7 +131,7 @@ describe('resolveOptions', () => {
       'unknown top-level key',
       { retries: 3 },
       TypeError,
-      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, hosts, drainTimeoutMs\)/,
+      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, health, hosts, drainTimeoutMs\)/,
     ],
     ['unknown nested key', { pool: { maxSockets: 3 } }, TypeError, /unknown option pool\.maxSockets/],
     [
@@ -164,7 +164,7 @@ describe('resolveOptions', () => {
       'negative drain',
       { drainTimeoutMs: -5 },
       RangeError,
-      /option drainTimeoutMs must be a finite number >= 0, received -5/,
+      /option drainTimeoutMs must be a finite number between 0 and 2147483647, received -5/,
     ],
     ['pool not an object', { pool: 5 }, TypeError, /option pool must be an object, received 5/],
     ['pool an array', { pool: [] }, TypeError, /option pool must be an object, received an array/],
@@ -241,9 +241,21 @@ describe('resolveOptions', () => {
       'zero attempt timeout',
       { timeout: { attemptMs: 0 } },
       RangeError,
-      /option timeout\.attemptMs must be a finite number >= 1, received 0/,
+      /option timeout\.attemptMs must be a finite number between 1 and 2147483647, received 0/,
     ],
     ['timeout false', { timeout: false }, TypeError, /option timeout must be an object, received false/],
+    [
+      'duration past the timer limit',
+      { timeout: { deadlineMs: 3e9 } },
+      RangeError,
+      /option timeout\.deadlineMs must be a finite number between 1 and 2147483647, received 3000000000/,
+    ],
+    [
+      'health ratios inverted',
+      { health: { healthyRatio: 0.7 } },
+      RangeError,
+      /option health\.degradedRatio must be <= health\.healthyRatio \(0\.7\), received 0\.8/,
+    ],
     [
       'bad host override',
       { hosts: { 'api:443': { retry: { factor: 0.5 } } } },

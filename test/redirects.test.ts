@@ -30,4 +30,20 @@ describe('redirects to another host', () => {
     await a.close();
     await b.close();
   });
+
+  it("redirect: 'error' is the caller's choice, not a failure of the host", async () => {
+    const a = await startServer((req, res) => {
+      if (req.url === '/ok') return void res.end('ok');
+      res.writeHead(302, { location: '/ok' }).end();
+    });
+    const rfetch = createResilientFetch({ retry: false, circuitBreaker: { consecutiveFailures: 2 } });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(rfetch(`${a.url}/moved`, { redirect: 'error' }), TypeError);
+    }
+    assert.equal(rfetch.stats().hosts[`127.0.0.1:${a.port}`]?.circuit, 'closed');
+    assert.equal(await (await rfetch(`${a.url}/ok`)).text(), 'ok');
+    assert.equal(rfetch.health(a.url).calls, 1, 'refused redirects are not counted in health either');
+    await rfetch.close();
+    await a.close();
+  });
 });
