@@ -36,6 +36,12 @@ export interface ResilientFetchStats {
   readonly pools: Record<string, OriginPoolStats>;
   /** Policy state per host (`hostname:port`) called so far. */
   readonly hosts: Record<string, HostStats>;
+  /**
+   * Which undici drives the pools: `node`, the Agent class of the undici bundled with Node (no adapter,
+   * native speed); `undici8`, npm undici 8 behind `Dispatcher1Wrapper`, used when the app replaced the
+   * global dispatcher before resilient-fetch loaded.
+   */
+  readonly transport: 'node' | 'undici8';
 }
 
 /** A host's health status moved. */
@@ -146,7 +152,7 @@ type AnyFetch = (...args: unknown[]) => Promise<Response>;
 
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
-  const pools = createPools(resolved.pool);
+  const pools = createPools(resolved, (host) => policyForHost(resolved, host));
   const transport = createNodeFetchTransport();
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
@@ -309,18 +315,19 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
 
   async function drain(drainTimeoutMs: number): Promise<void> {
     lifecycle.beginClose();
-    let timer: NodeJS.Timeout | undefined;
+    const expired = new AbortController();
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(resolve, drainTimeoutMs, 'timeout');
+      expired.signal.addEventListener('abort', () => resolve('timeout'), { once: true });
     });
+    const timer = setTimeout(() => expired.abort(), drainTimeoutMs);
     // pools.close() rejects only when destroy() overtook it; the destroy is then what we wait for.
     const drained = lifecycle
       .idle()
-      .then(() => pools.close())
+      .then(() => pools.close(expired.signal))
       .catch(() => destroying);
     const winner = await Promise.race([drained, timedOut]);
     clearTimeout(timer);
-    if (winner === 'timeout') {
+    if (winner === 'timeout' || expired.signal.aborted) {
       await destroy(`close() waited drainTimeoutMs (${drainTimeoutMs} ms) and the call had not finished`);
     }
     await destroying;
@@ -334,6 +341,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       state: lifecycle.state,
       inFlight: lifecycle.inFlight,
       pools: pools.stats(),
+      transport: pools.backend,
       hosts: Object.fromEntries(
         [...hosts].map(([host, state]) => [
           host,

@@ -1,11 +1,15 @@
 /**
- * Per-origin undici pools. undici's `Agent` is the per-origin registry (created lazily in a `Map`, a pool
- * dropped once its last connection is gone, all closed together); we give it our pool options and the
- * wrapper that lets Node's built-in fetch drive undici 8 dispatchers.
+ * Per-origin undici pools. undici's `Agent` is the per-origin registry (a pool created lazily per origin in
+ * a `Map`, dropped once its last connection is gone); we give it our pool options.
+ *
+ * Which Agent: Node's own fetch speaks the dispatcher interface of the undici bundled with Node. Its own
+ * `Agent` class (reached through the default global dispatcher, which is one) drives Node's fetch with no
+ * adapter, measured at native fetch's speed. npm undici 8's `Agent` needs `Dispatcher1Wrapper` between the
+ * two, measured about 4-8% slower (BENCHMARKS.md), so it is only the fallback, for when the app replaced
+ * the global dispatcher before this module loaded and Node's class cannot be found.
  */
-
-import type { ResolvedOptions } from './options.ts';
-import { Agent, type Dispatcher, Dispatcher1Wrapper, Pool } from './undici.ts';
+import type { HostPolicy, ResolvedOptions } from './options.ts';
+import { type Dispatcher, Dispatcher1Wrapper, Agent as Undici8Agent } from './undici.ts';
 
 /** A snapshot of one origin's pool, as undici's `PoolStats` reports it. */
 export interface OriginPoolStats {
@@ -26,10 +30,12 @@ export interface OriginPoolStats {
 export interface PoolSet {
   /** The dispatcher handed to Node's fetch as `init.dispatcher`. */
   readonly dispatcher: Dispatcher;
+  /** `node` (Node's own undici Agent) or `undici8` (npm undici 8 behind Dispatcher1Wrapper). */
+  readonly backend: 'node' | 'undici8';
   /** One entry per origin that currently has a pool, keyed by origin (`http://host:port`). */
   stats(): Record<string, OriginPoolStats>;
-  /** Resolves once every request has finished and every pool is closed. */
-  close(): Promise<void>;
+  /** Resolves once every response has ended (or `signal` aborts) and every pool is closed. */
+  close(signal: AbortSignal): Promise<void>;
   /** Ends every request at once with `error` and closes every socket. */
   destroy(error: Error): Promise<void>;
 }
@@ -42,61 +48,114 @@ export function hostOf(origin: string): string {
   return `${url.hostname}:${url.port || defaultPorts[url.protocol] || ''}`;
 }
 
-export function createPools(options: ResolvedOptions['pool']): PoolSet {
-  // Agent.close() forgets its pools at once, so a later Agent.destroy() cannot reach a pool still waiting
-  // for a response that never ends. We keep our own set of pools so destroy() reaches every one. A pool
-  // the Agent dropped ends destroyed (undici's close() finishes with destroy()); such pools are pruned
-  // whenever the set has doubled since the last prune, so the set stays within twice the live pools.
-  const live = new Set<Pool>();
-  let pruneAt = 64;
-  const prune = () => {
-    for (const pool of live) if (pool.destroyed) live.delete(pool);
-    pruneAt = Math.max(64, live.size * 2);
-  };
-  const factory = (origin: string | URL, opts: object) => {
-    if (live.size >= pruneAt) prune();
-    const pool = new Pool(origin, opts);
-    live.add(pool);
-    return pool;
-  };
-  const agent = new Agent({
-    factory,
-    connections: options.connections,
+/** The subset of an undici Agent (either version) we use. */
+interface AgentLike {
+  dispatch(opts: unknown, handler: unknown): boolean;
+  readonly stats: Record<string, Omit<OriginPoolStats, 'host'>>;
+  close(): Promise<void>;
+  destroy(error: Error): Promise<void>;
+}
+type AgentClass = new (options: object) => AgentLike;
+
+/** Node's own undici Agent class, found through the default global dispatcher; undefined if replaced. */
+function findNodeAgent(): AgentClass | undefined {
+  const current = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')];
+  if (typeof current !== 'object' || current === null) return undefined;
+  if (current instanceof Undici8Agent || current instanceof Dispatcher1Wrapper) return undefined;
+  const ctor = (current as { constructor?: unknown }).constructor as AgentClass & { name?: string };
+  return ctor?.name === 'Agent' && 'stats' in current ? ctor : undefined;
+}
+
+// Resolved once, at load: './undici.ts' has made Node fill the slot with its default Agent.
+const NodeAgent = findNodeAgent();
+
+function agentOptions(pool: HostPolicy['pool']): object {
+  return {
+    connections: pool.connections,
     // undici keeps a socket for the server's `Keep-Alive: timeout` hint, capped at keepAliveMaxTimeout,
     // or for keepAliveTimeout when there is no hint: both set to our value, a socket is kept no longer
     // than we were asked and no longer than the server keeps it.
-    keepAliveTimeout: options.keepAliveTimeoutMs,
-    keepAliveMaxTimeout: options.keepAliveTimeoutMs,
-    connectTimeout: options.connectTimeoutMs,
-    headersTimeout: options.headersTimeoutMs,
-    bodyTimeout: options.bodyTimeoutMs,
-  });
-  // Node's built-in fetch (bundled undici 7) speaks the v1 handler API; undici 8 dispatchers speak v2.
-  const dispatcher = new Dispatcher1Wrapper(agent);
+    keepAliveTimeout: pool.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: pool.keepAliveTimeoutMs,
+    connectTimeout: pool.connectTimeoutMs,
+    headersTimeout: pool.headersTimeoutMs,
+    bodyTimeout: pool.bodyTimeoutMs,
+  };
+}
+
+interface Entry {
+  /** What Node's fetch dispatches to. */
+  readonly dispatcher: AgentLike;
+  /** The Agent itself (stats, close, destroy). */
+  readonly agent: AgentLike;
+}
+
+function createEntry(pool: HostPolicy['pool']): Entry {
+  if (NodeAgent) {
+    const agent = new NodeAgent(agentOptions(pool));
+    return { dispatcher: agent, agent };
+  }
+  const agent = new Undici8Agent(agentOptions(pool)) as unknown as AgentLike;
+  return { dispatcher: new Dispatcher1Wrapper(agent as never) as unknown as AgentLike, agent };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createPools(options: ResolvedOptions, policyFor: (host: string) => HostPolicy): PoolSet {
+  const main = createEntry(options.pool);
+  const entries: Entry[] = [main];
+  // Hosts whose pool options differ from the top level get an Agent of their own, keyed by host.
+  const hasOverrides = [...options.hosts.values()].some((policy) => policy.pool !== options.pool);
+  const byOrigin = new Map<string, Entry>();
+  const byHost = new Map<string, Entry>();
+  const entryFor = (origin: string): Entry => {
+    let entry = byOrigin.get(origin);
+    if (entry === undefined) {
+      const host = hostOf(origin);
+      const policy = policyFor(host);
+      if (policy.pool === options.pool) entry = main;
+      else {
+        entry = byHost.get(host) ?? createEntry(policy.pool);
+        if (!byHost.has(host)) {
+          byHost.set(host, entry);
+          entries.push(entry);
+        }
+      }
+      byOrigin.set(origin, entry);
+    }
+    return entry;
+  };
+  const router = {
+    dispatch: (opts: { origin?: string | URL }, handler: unknown) =>
+      entryFor(String(opts.origin)).dispatcher.dispatch(opts, handler),
+  };
+
+  const busy = () =>
+    entries.some((entry) => Object.values(entry.agent.stats).some((s) => s.running > 0 || s.pending > 0));
 
   return {
-    dispatcher,
+    dispatcher: (hasOverrides ? router : main.dispatcher) as unknown as Dispatcher,
+    backend: NodeAgent ? 'node' : 'undici8',
     stats() {
       const out: Record<string, OriginPoolStats> = {};
-      for (const [origin, s] of Object.entries(agent.stats)) {
-        // Agent.stats is typed loosely (Client or Pool stats); pools are what we create.
-        const pool = s as unknown as Omit<OriginPoolStats, 'host'>;
-        out[origin] = {
-          host: hostOf(origin),
-          connected: pool.connected,
-          free: pool.free,
-          pending: pool.pending,
-          running: pool.running,
-          size: pool.size,
-        };
+      for (const { agent } of entries) {
+        for (const [origin, s] of Object.entries(agent.stats)) {
+          const { connected, free, pending, running, size } = s;
+          out[origin] = { host: hostOf(origin), connected, free, pending, running, size };
+        }
       }
       return out;
     },
-    close: () => agent.close(),
+    async close(signal) {
+      // undici's Agent.close() waits for responses itself, but it forgets its pools at once: a destroy()
+      // after it can no longer reach a response that never ends. So we wait for the responses here
+      // (polling the pools' own counters), and close only idle pools; a timeout destroys instead.
+      while (busy() && !signal.aborted) await sleep(25);
+      if (signal.aborted) return;
+      await Promise.all(entries.map((entry) => entry.agent.close()));
+    },
     async destroy(error) {
-      const pools = [...live];
-      live.clear();
-      await Promise.all([agent.destroy(error), ...pools.map((pool) => pool.destroy(error))]);
+      await Promise.all(entries.map((entry) => entry.agent.destroy(error)));
     },
   };
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createResilientFetch } from '../src/index.ts';
+import { runScriptInChild } from './helpers/child.ts';
 import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
 
 const codeOf = (error: unknown): string | undefined =>
@@ -186,5 +187,42 @@ describe('per-host pools', () => {
     await own.close();
     await rfetch.close();
     await server.close();
+  });
+
+  it('gives a host with its own pool options a pool of its own', async () => {
+    const slow = (_req: unknown, res: import('node:http').ServerResponse) =>
+      setTimeout(() => res.end('ok'), 50);
+    const narrow = await startServer(slow);
+    const wide = await startServer(slow);
+    const rfetch = createResilientFetch({
+      pool: { connections: 4 },
+      hosts: { [`127.0.0.1:${narrow.port}`]: { pool: { connections: 1 } } },
+    });
+    await Promise.all(
+      [narrow, wide].flatMap((s) => Array.from({ length: 4 }, () => rfetch(s.url).then((r) => r.text()))),
+    );
+    assert.equal(narrow.maxOpenSockets, 1, 'the override applies to its host');
+    assert.equal(wide.maxOpenSockets, 4, 'the top-level options apply to the others');
+    await rfetch.close();
+    await narrow.close();
+    await wide.close();
+  });
+
+  it("drives Node's own undici Agent, and falls back to undici 8 when the app replaced the global dispatcher first", async () => {
+    assert.equal(createResilientFetch().stats().transport, 'node');
+    const src = new URL('../src/index.ts', import.meta.url).href;
+    const server = await startServer((_req, res) => res.end('ok'));
+    const result = await runScriptInChild(
+      `const { Agent, setGlobalDispatcher } = await import('undici');
+       setGlobalDispatcher(new Agent());
+       const { createResilientFetch } = await import(${JSON.stringify(src)});
+       const rfetch = createResilientFetch();
+       const text = await (await rfetch(${JSON.stringify(server.url)})).text();
+       console.log(rfetch.stats().transport, text, Object.keys(rfetch.stats().pools).length);
+       await rfetch.close();`,
+    );
+    await server.close();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'undici8 ok 1');
   });
 });
