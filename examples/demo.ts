@@ -1,11 +1,13 @@
 /**
  * The resilient-fetch demo: a steady, bounded load against three flaky local upstreams, with a live view of
- * the per-host policies at work (retries, attempt timeouts, the circuit breaker).
+ * each host's health as the library judges it, and of the per-host policies at work (retries, attempt
+ * timeouts, the circuit breaker).
  *
  *   node examples/demo.ts                    # 30 s; payments goes down from 8 s to 12 s
  *   node examples/demo.ts --seconds 0        # until Ctrl-C
  *   node examples/demo.ts --no-outage        # no outage: only the upstreams' everyday faults
  *   node examples/demo.ts --seconds 10 --outage-at 2 --outage-for 5 --concurrency 8 --pause-ms 50 --seed 7
+ *   node examples/demo.ts --health-window 10 # judge health over the last 10 s instead of 5 s
  *
  * It starts examples/flaky-upstream.ts in-process (servers on 127.0.0.1, ports the OS picks), creates one
  * resilientFetch with settings sized for a demo (see `resilienceOptions()`), and runs `--concurrency`
@@ -14,16 +16,22 @@
  * failed calls in a row open its circuit, calls then fail fast without touching the network, after 3 s
  * one probe call goes through, and once the host is back the probe succeeds and the circuit closes.
  *
- * Once a second it prints one line per host: calls; failed calls (after retries) by kind: network error,
- * 5xx, timeout, rejected by the open circuit; success rate; latency p50/p99/max (until the body is fully
- * read); retries (requests the upstream received minus calls sent); and from `rfetch.stats()` the state of
- * the host's circuit, the retries its budget denied, and the connected sockets. Circuit transitions and
- * the outage are listed under the table as they happen. In a terminal the view redraws in place; piped,
- * it prints a new block each second.
+ * Once a second it prints one line per host. First, from `rfetch.health(host)`, over the health window
+ * (the last `--health-window` seconds): the host's health status (HEALTHY, DEGRADED, TIMEOUT, FAILED,
+ * UNKNOWN), its success rate, the calls counted, the calls that failed after their retries by kind
+ * (network error, 5xx, timeout), and latency p50/p99 (to the final response headers). Then this demo's
+ * own counts since the start, which the library does not keep: calls made, calls that failed fast (refused
+ * by the open circuit; health does not count them) and retries (requests the upstream received minus calls
+ * sent). Last, from `rfetch.stats()`: the state of the host's circuit, the retries its budget denied, and
+ * the connected sockets. Health changes (from `rfetch.onHealthChange`), circuit transitions and the outage
+ * are listed under the table as they happen. In a terminal the view redraws in place; piped, it prints a
+ * new block each second.
  *
  * Ctrl-C (or the end of `--seconds`) stops the load and shuts down gracefully: `rfetch.close()` lets the
  * calls in flight finish (their retries included), bodies included, then the pools close; a second Ctrl-C
- * calls `rfetch.destroy()` instead. The process then exits by itself, because nothing is left open.
+ * calls `rfetch.destroy()` instead. The process then exits by itself, because nothing is left open. The
+ * summary then gives the totals of the run (the demo's own count of every call), each host's health at
+ * the end (`rfetch.health()`) and the timeline.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +40,9 @@ import { parseArgs, styleText } from 'node:util';
 import {
   type CircuitStateName,
   createResilientFetch,
+  type HealthChange,
+  type HealthStatus,
+  type HostHealth,
   isCircuitOpenError,
   type ResilientFetch,
   type ResilientFetchOptions,
@@ -43,6 +54,10 @@ import {
   startFlakyUpstream,
   type UpstreamHost,
 } from './flaky-upstream.ts';
+
+/** Styles text for stdout: in a terminal only, and not under NO_COLOR (styleText checks both). */
+const color = (format: Parameters<typeof styleText>[0], text: string) =>
+  styleText(format, text, { stream: process.stdout });
 
 interface DemoOptions {
   /** 0 runs until Ctrl-C. */
@@ -56,11 +71,14 @@ interface DemoOptions {
   outage: boolean;
   outageAtS: number;
   outageForS: number;
+  /** The health window, in seconds. */
+  healthWindowS: number;
 }
 
 const usage = `usage: node examples/demo.ts [--seconds N (30; 0 = until Ctrl-C)] [--concurrency N (4)]
                              [--pause-ms N (100)] [--seed N (1)]
-                             [--outage | --no-outage (on)] [--outage-at S (8)] [--outage-for S (4)]`;
+                             [--outage | --no-outage (on)] [--outage-at S (8)] [--outage-for S (4)]
+                             [--health-window S (5)]`;
 
 function parseOptions(argv: string[]): DemoOptions {
   const { values } = parseArgs({
@@ -74,6 +92,7 @@ function parseOptions(argv: string[]): DemoOptions {
       outage: { type: 'boolean', default: true },
       'outage-at': { type: 'string', default: '8' },
       'outage-for': { type: 'string', default: '4' },
+      'health-window': { type: 'string', default: '5' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -101,6 +120,8 @@ function parseOptions(argv: string[]): DemoOptions {
     outage: values.outage,
     outageAtS: number('outage-at', values['outage-at'], 0, 86_400, false),
     outageForS: number('outage-for', values['outage-for'], 0.1, 86_400, false),
+    // The library counts health in one-second buckets: whole seconds, at least one.
+    healthWindowS: number('health-window', values['health-window'], 1, 3_600),
   };
 }
 
@@ -110,9 +131,18 @@ function parseOptions(argv: string[]): DemoOptions {
 
 const outageHost: HostName = 'payments';
 
-function resilienceOptions(upstream: FlakyUpstream): ResilientFetchOptions {
+/**
+ * Health over a short window, so the statuses move within seconds of an outage (the default, 60 s, suits
+ * a dashboard, not a 30 s demo); 5 calls are enough to judge (the loops make several per second).
+ */
+const healthMinCalls = 5;
+
+function resilienceOptions(upstream: FlakyUpstream, options: DemoOptions): ResilientFetchOptions {
   const hostOf = (name: HostName) => new URL(upstream.hosts[name].url).host; // `hostname:port`
   return {
+    // HEALTHY at >= 95% of calls ok (the default), DEGRADED at >= 80%, FAILED below or while the circuit
+    // is not closed; TIMEOUT when timeouts are the main cause of failure.
+    health: { windowMs: options.healthWindowS * 1000, minCalls: healthMinCalls },
     pool: { connections: 16 },
     drainTimeoutMs: 10_000,
     // Up to 3 retries after 100 ms, 200 ms, 400 ms (10% jitter); a Retry-After up to 2 s is honoured.
@@ -128,11 +158,17 @@ function resilienceOptions(upstream: FlakyUpstream): ResilientFetchOptions {
   };
 }
 
-const policySummary = [
-  'Policies: up to 3 retries (backoff 100/200/400 ms, Retry-After up to 2 s honoured; payments POSTs',
-  '  carry an Idempotency-Key so they are retried too); attempt timeout 1 s (llm 10 s); deadline 5 s',
-  '  (llm 20 s); a circuit opens after 5 failed calls in a row and lets one probe through after 3 s.',
-].join('\n');
+const policySummary = (windowS: number) =>
+  [
+    'Policies: up to 3 retries (backoff 100/200/400 ms, Retry-After up to 2 s honoured; payments POSTs',
+    '  carry an Idempotency-Key so they are retried too); attempt timeout 1 s (llm 10 s); deadline 5 s',
+    '  (llm 20 s); a circuit opens after 5 failed calls in a row and lets one probe through after 3 s.',
+    `Health: rfetch.health(host) over the last ${windowS} s: success rate, calls, failed calls (after their`,
+    '  retries) and latency (to the response headers). HEALTHY at >= 95% ok, DEGRADED at >= 80%, TIMEOUT',
+    '  when timeouts lead the failures, FAILED below 80% or while the circuit is not closed, UNKNOWN under',
+    `  ${healthMinCalls} calls. Since start: the demo's own counts; "fast": failed fast by the open circuit (health`,
+    '  does not count those: they say nothing new about the host).',
+  ].join('\n');
 
 // ---------------------------------------------------------------------------------------------------------
 // Outcomes, as this demo records them.
@@ -212,7 +248,8 @@ const retriesOf = (tally: HostTally): number =>
   Math.max(0, tally.host.served.requests - (tally.started - tally.counts.circuitOpen));
 
 // ---------------------------------------------------------------------------------------------------------
-// Events: circuit transitions (polled from `rfetch.stats()` as calls start and end) and the outage.
+// Events: health changes (pushed by `rfetch.onHealthChange`), circuit transitions (polled from
+// `rfetch.stats()` as calls start and end, and before each health change) and the outage.
 
 interface DemoEvent {
   readonly atS: number;
@@ -225,6 +262,8 @@ interface EventLog {
   add(host: HostName, text: string): void;
   /** Compares each host's circuit with what was last seen and logs the transitions. */
   checkCircuits(): void;
+  /** Stops listening to health changes. */
+  unsubscribe(): void;
 }
 
 function describeTransition(from: string, to: string): string {
@@ -241,24 +280,68 @@ function describeTransition(from: string, to: string): string {
   return `circuit ${from} → ${to}${why}`;
 }
 
-function createEventLog(rfetch: ResilientFetch, tallies: HostTally[], elapsedS: () => number): EventLog {
+const statusColors: Record<HealthStatus, Parameters<typeof styleText>[0]> = {
+  HEALTHY: 'green',
+  DEGRADED: 'yellow',
+  TIMEOUT: 'magenta',
+  FAILED: 'red',
+  UNKNOWN: 'dim',
+};
+
+/** A status, padded to `width` first (escape codes would throw the padding off), coloured in a terminal. */
+const statusText = (status: HealthStatus, width = 0) => color(statusColors[status], status.padEnd(width));
+
+const isCircuitOpen = (circuit: string) =>
+  circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
+
+/** `health HEALTHY → DEGRADED: 86% of 29 calls ok in 5 s (4 x 5xx)`, from the change's own report. */
+function describeHealthChange({ from, to, health }: HealthChange, windowS: number): string {
+  const head = `health ${statusText(from)} → ${statusText(to)}`;
+  if (to === 'FAILED' && isCircuitOpen(health.circuit)) return `${head}: circuit ${health.circuit}`;
+  if (to === 'UNKNOWN') {
+    return `${head}: ${health.calls} calls in ${windowS} s, too few to judge (< ${healthMinCalls})`;
+  }
+  const { network, timeout, status_5xx, status_429 } = health.failures;
+  const kinds = [
+    network && `${network} network`,
+    status_5xx && `${status_5xx} x 5xx`,
+    status_429 && `${status_429} x 429`,
+    timeout && `${timeout} timed out`,
+  ].filter(Boolean);
+  const rate = health.successRate === null ? 0 : 100 * health.successRate;
+  const failed = kinds.length > 0 ? ` (${kinds.join(', ')})` : '';
+  return `${head}: ${rate.toFixed(0)}% of ${health.calls} calls ok in ${windowS} s${failed}`;
+}
+
+function createEventLog(
+  rfetch: ResilientFetch,
+  tallies: HostTally[],
+  elapsedS: () => number,
+  windowS: number,
+): EventLog {
   const events: DemoEvent[] = [];
   const seen = new Map<string, CircuitStateName | 'disabled'>();
   const add = (host: HostName, text: string) => events.push({ atS: elapsedS(), host, text });
-  return {
-    events,
-    add,
-    checkCircuits() {
-      const { hosts } = rfetch.stats();
-      for (const { host } of tallies) {
-        const key = new URL(host.url).host;
-        const circuit = hosts[key]?.circuit ?? 'closed';
-        const before = seen.get(key) ?? 'closed';
-        if (circuit !== before) add(host.name, describeTransition(before, circuit));
-        seen.set(key, circuit);
-      }
-    },
+  const nameOf = new Map(tallies.map(({ host }) => [new URL(host.url).host, host.name]));
+  const checkCircuits = () => {
+    const { hosts } = rfetch.stats();
+    for (const { host } of tallies) {
+      const key = new URL(host.url).host;
+      const circuit = hosts[key]?.circuit ?? 'closed';
+      const before = seen.get(key) ?? 'closed';
+      if (circuit !== before) add(host.name, describeTransition(before, circuit));
+      seen.set(key, circuit);
+    }
   };
+  // Called synchronously when a call ends or a circuit moves: a circuit that has just opened makes the
+  // host FAILED, so the circuit transition is logged first, then the health change it caused.
+  const unsubscribe = rfetch.onHealthChange((change) => {
+    const name = nameOf.get(change.host);
+    if (name === undefined) return;
+    checkCircuits();
+    add(name, describeHealthChange(change, windowS));
+  });
+  return { events, add, checkCircuits, unsubscribe };
 }
 
 interface OutageSchedule {
@@ -365,51 +448,85 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
-const color = (format: Parameters<typeof styleText>[0], text: string) =>
-  styleText(format, text, { stream: process.stdout });
+/**
+ * A table: column names, widths, alignment (the first column and `left` ones are left-aligned) and labels
+ * centred over column ranges (`[first, last, label]`) on a line above the names. Cells that are coloured
+ * must be padded to their width before (escape codes would throw the padding off).
+ */
+interface Table {
+  readonly columns: readonly string[];
+  readonly widths: readonly number[];
+  readonly left?: readonly number[];
+  readonly spans: ReadonlyArray<readonly [number, number, string]>;
+}
 
-const columns = [
-  'host',
-  'calls',
-  'net',
-  '5xx',
-  't/o',
-  'open',
-  'success',
-  'p50',
-  'p99',
-  'max',
-  'retries',
-  'circuit',
-  'denied',
-] as const;
-const widths = [9, 6, 4, 4, 4, 5, 7, 5, 5, 5, 7, 9, 6];
+function row(table: Table, cells: readonly string[]): string {
+  return cells
+    .map((cell, i) => {
+      const width = table.widths[i] ?? 8;
+      return i === 0 || table.left?.includes(i) ? cell.padEnd(width) : cell.padStart(width);
+    })
+    .join(' ')
+    .trimEnd();
+}
 
-/** A line of labels centred over column ranges (`[first, last, label]`), above the column names. */
-function spanHeader(spans: ReadonlyArray<readonly [number, number, string]>): string {
-  const start = (i: number) => widths.slice(0, i).reduce((n, w) => n + w + 1, 0);
+/** The two header lines of a table: the span labels, then the column names. */
+function header(table: Table): string[] {
+  const start = (i: number) => table.widths.slice(0, i).reduce((n, w) => n + w + 1, 0);
   let line = '';
-  for (const [first, last, label] of spans) {
+  for (const [first, last, label] of table.spans) {
     const from = start(first);
     const width = start(last + 1) - 1 - from;
     const padded = label.padStart(Math.floor((width + label.length) / 2)).padEnd(width);
     line = `${line.padEnd(from)}${padded}`;
   }
-  return line.trimEnd();
+  return [color('dim', line.trimEnd()), color('dim', row(table, table.columns))];
 }
 
-const groupHeader = spanHeader([
-  [2, 5, 'failed, after retries'],
-  [7, 9, 'latency ms'],
-]);
-const liveColumn = 'sockets';
-const liveWidth = 7;
-
-function row(cells: readonly string[]): string {
-  return cells
-    .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 9) : cell.padStart(widths[i] ?? 8)))
-    .join(' ');
+/**
+ * The live table: the library's health report over its window, then what only the demo knows (since the
+ * start: calls made, calls failed fast, retries as the upstream saw them), then `rfetch.stats()`.
+ */
+function liveTable(windowS: number): Table {
+  return {
+    columns: [
+      'host',
+      'health',
+      'success',
+      'calls',
+      'net',
+      '5xx',
+      't/o',
+      'p50',
+      'p99',
+      'calls',
+      'fast',
+      'retries',
+      'circuit',
+      'denied',
+      'sockets',
+    ],
+    widths: [9, 8, 7, 5, 4, 4, 4, 5, 5, 6, 5, 7, 9, 6, 7],
+    left: [1],
+    spans: [
+      [1, 3, `health, last ${windowS} s`],
+      [4, 6, 'failed'],
+      [7, 8, 'latency ms'],
+      [9, 11, 'since start'],
+      [12, 14, 'rfetch.stats()'],
+    ],
+  };
 }
+
+/** The totals table of the summary: the demo's own count of every call of the run, body included. */
+const totalsTable: Table = {
+  columns: ['host', 'calls', 'net', '5xx', 't/o', 'fast', 'success', 'p50', 'p99', 'max', 'retries'],
+  widths: [9, 6, 4, 4, 4, 5, 7, 5, 5, 5, 7],
+  spans: [
+    [2, 5, 'failed, after retries'],
+    [7, 9, 'latency ms'],
+  ],
+};
 
 const circuitColors: Record<string, Parameters<typeof styleText>[0]> = {
   closed: 'green',
@@ -418,35 +535,61 @@ const circuitColors: Record<string, Parameters<typeof styleText>[0]> = {
   isolated: 'red',
 };
 
-/** The cells of one table row; `circuit` and `denied` come from `rfetch.stats().hosts` (undefined: `-`). */
-function tallyCells(
-  name: string,
-  tallies: HostTally[],
+/** A success rate (a ratio, or null without calls) padded to `width`, coloured by the health ratios. */
+function rateText(ratio: number | null, width: number): string {
+  if (ratio === null) return color('dim', '-'.padStart(width));
+  const text = `${(100 * ratio).toFixed(1)}%`.padStart(width);
+  return color(ratio >= 0.95 ? 'green' : ratio >= 0.8 ? 'yellow' : 'red', text);
+}
+
+/** The cells of a live row: `health` is `rfetch.health(host)`, `policy` from `rfetch.stats().hosts`. */
+function liveCells(
+  table: Table,
+  tally: HostTally,
+  health: HostHealth,
   policy: { circuit: string; retriesDenied: number } | undefined,
+  sockets: number,
 ): string[] {
+  const width = (i: number) => table.widths[i] ?? 8;
+  const circuit = policy?.circuit ?? '-';
+  const circuitText = circuit.padStart(width(12));
+  const { network, status_5xx, status_429, timeout } = health.failures;
+  return [
+    tally.host.name,
+    statusText(health.status, width(1)),
+    rateText(health.successRate, width(2)),
+    String(health.calls),
+    String(network),
+    // The upstream sends no 429; a 429 would count as the host failing, as a 5xx does.
+    String(status_5xx + status_429),
+    String(timeout),
+    health.latencyMs ? health.latencyMs.p50.toFixed(0) : '-',
+    health.latencyMs ? health.latencyMs.p99.toFixed(0) : '-',
+    String(tally.calls),
+    String(tally.counts.circuitOpen),
+    String(retriesOf(tally)),
+    circuitColors[circuit] ? color(circuitColors[circuit], circuitText) : circuitText,
+    policy === undefined ? '-' : String(policy.retriesDenied),
+    String(sockets),
+  ];
+}
+
+/** The cells of a totals row, over `tallies` (one host, or all of them). */
+function totalCells(name: string, tallies: HostTally[]): string[] {
   const calls = tallies.reduce((n, t) => n + t.calls, 0);
   const sum = (outcome: Outcome) => tallies.reduce((n, t) => n + t.counts[outcome], 0);
   const sorted = tallies.flatMap((t) => t.latencies).sort((a, b) => a - b);
-  const success = calls === 0 ? 100 : (100 * sum('ok')) / calls;
-  const successText = `${success.toFixed(1)}%`.padStart(widths[6] ?? 7);
-  const successColor = success >= 99 ? 'green' : success >= 90 ? 'yellow' : 'red';
-  const circuit = policy?.circuit ?? '-';
-  const circuitText = circuit.padStart(widths[11] ?? 9);
   return [
     name,
     String(calls),
     ...failureKinds.map((kind) => String(sum(kind))),
-    color(successColor, successText),
+    rateText(calls === 0 ? null : sum('ok') / calls, totalsTable.widths[6] ?? 7),
     percentile(sorted, 50).toFixed(0),
     percentile(sorted, 99).toFixed(0),
     Math.max(0, ...tallies.map((t) => t.maxMs)).toFixed(0),
     String(tallies.reduce((n, t) => n + retriesOf(t), 0)),
-    circuitColors[circuit] ? color(circuitColors[circuit], circuitText) : circuitText,
-    policy === undefined ? '-' : String(policy.retriesDenied),
   ];
 }
-
-const hostKey = (host: UpstreamHost) => new URL(host.url).host;
 
 function formatEvent(event: DemoEvent): string {
   return `  ${event.atS.toFixed(1).padStart(5)} s  ${event.host.padEnd(9)} ${event.text}`;
@@ -457,6 +600,7 @@ interface Frame {
   readonly log: EventLog;
   readonly outage: OutageSchedule;
   readonly seconds: number;
+  readonly table: Table;
 }
 
 /** The lines of one frame of the live view; `events` are the event lines to show under the table. */
@@ -470,13 +614,13 @@ function renderFrame(rfetch: ResilientFetch, frame: Frame, elapsedS: number, eve
       `resilient-fetch demo  ${elapsedS.toFixed(0)} s${of}  rfetch ${stats.state}, ` +
         `${stats.inFlight} awaiting a response${outage ? `  [${outage}]` : ''}`,
     ),
-    color('dim', groupHeader),
-    color('dim', `${row(columns)} ${liveColumn.padStart(liveWidth)}`),
+    ...header(frame.table),
   ];
   for (const tally of frame.tallies) {
-    const pool = stats.pools[tally.host.url];
-    const cells = tallyCells(tally.host.name, [tally], stats.hosts[hostKey(tally.host)]);
-    lines.push(`${row(cells)} ${String(pool?.connected ?? 0).padStart(liveWidth)}`);
+    const health = rfetch.health(tally.host.url);
+    const policy = stats.hosts[health.host];
+    const sockets = stats.pools[tally.host.url]?.connected ?? 0;
+    lines.push(row(frame.table, liveCells(frame.table, tally, health, policy, sockets)));
   }
   for (const event of events) lines.push(formatEvent(event));
   return lines;
@@ -490,7 +634,7 @@ function createView(rfetch: ResilientFetch, frame: Frame): (elapsedS: number) =>
   return (elapsedS) => {
     const { events } = frame.log;
     // A terminal keeps the last few events under the table; piped output prints each event once.
-    const recent = isTTY ? events.slice(-6) : events.slice(shownEvents);
+    const recent = isTTY ? events.slice(-10) : events.slice(shownEvents);
     shownEvents = events.length;
     const lines = renderFrame(rfetch, frame, elapsedS, recent);
     let out = '';
@@ -533,6 +677,26 @@ function describeCounts(counts: Record<Outcome, number>): string {
   return `${calls} calls, ${counts.ok} ok${share}${failed.length > 0 ? `, ${failed.join(', ')}` : ''}`;
 }
 
+/** `HEALTHY   98.6% of 146 calls ok (2 x 5xx), p50 8 / p99 31 ms, 12 retries, circuit closed, 0 denied`. */
+function describeHealth(health: HostHealth, denied: number | undefined): string {
+  const { network, timeout, status_5xx, status_429 } = health.failures;
+  const kinds = [
+    network && `${network} network`,
+    status_5xx && `${status_5xx} x 5xx`,
+    status_429 && `${status_429} x 429`,
+    timeout && `${timeout} timed out`,
+  ].filter(Boolean);
+  const rate = health.successRate === null ? '-' : `${(100 * health.successRate).toFixed(1)}%`;
+  const latency = health.latencyMs
+    ? `, p50 ${health.latencyMs.p50.toFixed(0)} / p99 ${health.latencyMs.p99.toFixed(0)} ms`
+    : '';
+  return (
+    `${statusText(health.status, 8)} ${rate.padStart(6)} of ${health.calls} calls ok` +
+    `${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}${latency}, ${health.retries} retries, ` +
+    `circuit ${health.circuit}, ${denied ?? 0} denied`
+  );
+}
+
 function printSummary(rfetch: ResilientFetch, frame: Frame, options: DemoOptions, times: RunTimes): void {
   const { tallies, log } = frame;
   const stats = rfetch.stats();
@@ -540,17 +704,23 @@ function printSummary(rfetch: ResilientFetch, frame: Frame, options: DemoOptions
   console.log('');
   const drain = `${times.inFlightAtStop} requests were in flight; close() took ${times.drainS.toFixed(1)} s`;
   console.log(color('bold', `Summary: load ran ${times.loadS.toFixed(1)} s; ${drain}`));
-  console.log(color('dim', groupHeader));
-  console.log(color('dim', row(columns)));
-  for (const tally of tallies) {
-    console.log(row(tallyCells(tally.host.name, [tally], stats.hosts[hostKey(tally.host)])));
+  console.log("Totals of the run (the demo's own count of every call; latency until the body is read):");
+  for (const line of header(totalsTable)) console.log(line);
+  for (const tally of tallies) console.log(row(totalsTable, totalCells(tally.host.name, [tally])));
+  console.log(row(totalsTable, totalCells('all', tallies)));
+
+  // Every host called, as the library reports it: the no-argument form of health().
+  console.log('');
+  console.log(`Health at the end (rfetch.health(), the last ${options.healthWindowS} s):`);
+  const nameOf = new Map(tallies.map(({ host }) => [new URL(host.url).host, host.name]));
+  for (const health of rfetch.health()) {
+    const name = nameOf.get(health.host) ?? health.host;
+    console.log(`  ${name.padEnd(9)} ${describeHealth(health, stats.hosts[health.host]?.retriesDenied)}`);
   }
-  const denied = tallies.reduce((n, t) => n + (stats.hosts[hostKey(t.host)]?.retriesDenied ?? 0), 0);
-  console.log(row(tallyCells('all', tallies, { circuit: '-', retriesDenied: denied })));
 
   console.log('');
   console.log('Timeline:');
-  if (log.events.length === 0) console.log('  (no events: every circuit stayed closed)');
+  if (log.events.length === 0) console.log('  (no events: no health change, every circuit stayed closed)');
   for (const event of log.events) console.log(formatEvent(event));
 
   const outageTally = tallies.find((t) => t.host.name === outageHost);
@@ -618,10 +788,10 @@ function createStopper(rfetch: ResilientFetch, elapsedS: () => number, onStop: (
 async function run(options: DemoOptions): Promise<void> {
   const upstream = await startFlakyUpstream({ seed: options.seed });
   // One instance for the whole app; each upstream host gets its own undici pool and policies on first use.
-  const rfetch = createResilientFetch(resilienceOptions(upstream));
+  const rfetch = createResilientFetch(resilienceOptions(upstream, options));
   const tallies = hostNames.map((name: HostName) => createTally(upstream.hosts[name]));
   for (const { host } of tallies) console.log(`upstream ${host.name.padEnd(9)} ${host.url}`);
-  console.log(policySummary);
+  console.log(policySummary(options.healthWindowS));
   const outageText = options.outage
     ? `${outageHost} goes down (503 to everything) at ${options.outageAtS} s for ${options.outageForS} s.`
     : 'No outage (--no-outage).';
@@ -632,9 +802,11 @@ async function run(options: DemoOptions): Promise<void> {
 
   const started = performance.now();
   const elapsedS = () => (performance.now() - started) / 1000;
-  const log = createEventLog(rfetch, tallies, elapsedS);
+  // Subscribed before the first call, so the timeline starts with every host's UNKNOWN → HEALTHY.
+  const log = createEventLog(rfetch, tallies, elapsedS, options.healthWindowS);
   const outage = scheduleOutage(upstream, options, log);
-  const frame: Frame = { tallies, log, outage, seconds: options.seconds };
+  const table = liveTable(options.healthWindowS);
+  const frame: Frame = { tallies, log, outage, seconds: options.seconds, table };
   const draw = createView(rfetch, frame);
   const drawFrame = () => {
     log.checkCircuits();
@@ -668,6 +840,7 @@ async function run(options: DemoOptions): Promise<void> {
     outage.cancel();
     await rfetch.close();
     await upstream.close();
+    log.unsubscribe();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

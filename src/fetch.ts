@@ -114,6 +114,21 @@ export interface ResilientFetch extends ResilientFetchMethods {
 
 const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
+/** The health of a host never called (or forgotten). */
+const unknownHealth = (host: string): HostHealth => ({
+  host,
+  status: 'UNKNOWN',
+  successRate: null,
+  calls: 0,
+  successes: 0,
+  retries: 0,
+  failures: { network: 0, timeout: 0, status_5xx: 0, status_429: 0 },
+  timeouts: 0,
+  latencyMs: null,
+  lastRequestAt: null,
+  circuit: 'closed',
+});
+
 /** An open, half-open (probe running) or isolated circuit makes a host FAILED. */
 const isOpen = (circuit: string | undefined): boolean =>
   circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
@@ -350,7 +365,12 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       ),
     }),
     health: ((host?: string) => {
-      if (host !== undefined) return healthOf(hostState(hostKey(host)));
+      if (host !== undefined) {
+        const key = hostKey(host);
+        const state = hosts.get(key);
+        // Asking about a host does not start tracking it.
+        return state ? healthOf(state) : unknownHealth(key);
+      }
       const now = Date.now();
       return [...hosts.values()].map((state) => healthOf(state, now));
     }) as ResilientFetchMethods['health'],
@@ -363,7 +383,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       healthListeners.add(listener);
       return () => healthListeners.delete(listener);
     },
-    resetCircuit: (host) => hostState(hostKey(host)).breaker?.reset(),
+    resetCircuit: (host) => hosts.get(hostKey(host))?.breaker?.reset(),
     isolate(host) {
       const breaker = hostState(hostKey(host)).breaker;
       if (!breaker)

@@ -166,12 +166,12 @@ export class HostHealthWindow {
     return { calls: t[0] ?? 0, successes: t[1] ?? 0, retries: t[2] ?? 0, failures };
   }
 
-  /** Latency over the window (the most recent 1,024 calls at most). */
+  /** Latency over the window (the most recent 1,024 calls at most), on the same buckets as the counts. */
   latency(now = Date.now()): LatencySummary | null {
-    const since = now - this.#options.windowMs;
+    const since = (Math.floor(now / 1_000) - this.#buckets + 1) * 1_000;
     const values: number[] = [];
     for (let i = 0; i < this.#stored; i++) {
-      if ((this.#latencyAt[i] ?? 0) > since) values.push(this.#latency[i] ?? 0);
+      if ((this.#latencyAt[i] ?? 0) >= since) values.push(this.#latency[i] ?? 0);
     }
     if (values.length === 0) return null;
     values.sort((a, b) => a - b);

@@ -455,18 +455,27 @@ function outcomeBase(call: Call) {
 
 /** Runs a call through the breaker and the retry loop, and reports its one outcome record. */
 export async function runCall(call: Call, transport: Transport): Promise<Response> {
+  // The breaker's verdict is applied after the outcome is recorded, so that a circuit move (and the
+  // health change it triggers) sees the call that caused it.
+  const verdict: Verdict = { apply: undefined };
   let response: Response;
   try {
-    response = await runAdmitted(call, transport);
+    response = await runAdmitted(call, transport, verdict);
   } catch (error) {
     call.report(outcomeOfError(call, error));
+    verdict.apply?.();
     throw error;
   }
   call.report(outcomeOfResponse(call, response));
+  verdict.apply?.();
   return response;
 }
 
-async function runAdmitted(call: Call, transport: Transport): Promise<Response> {
+interface Verdict {
+  apply: (() => void) | undefined;
+}
+
+async function runAdmitted(call: Call, transport: Transport, verdict: Verdict): Promise<Response> {
   // Native fetch rejects an already-aborted call with the reason, whatever the host's state.
   if (call.signal?.aborted) throw call.signal.reason;
   const breaker = call.state.breaker;
@@ -478,21 +487,22 @@ async function runAdmitted(call: Call, transport: Transport): Promise<Response> 
   try {
     response = await retryLoop(call, transport);
   } catch (error) {
-    if (isVerdict(call, error)) breaker.failure(probe);
-    else breaker.abandon(probe);
+    verdict.apply = isVerdict(call, error) ? () => breaker.failure(probe) : () => breaker.abandon(probe);
     throw error;
   }
   const answeredBy = response.redirected ? call.hostOf(response.url) : call.host;
+  const failed = isFailureStatus(call, response.status);
   if (answeredBy === undefined || answeredBy === call.host) {
-    if (isFailureStatus(call, response.status)) breaker.failure(probe);
-    else breaker.success(probe);
+    verdict.apply = failed ? () => breaker.failure(probe) : () => breaker.success(probe);
     return response;
   }
   // Redirected to another host: this host answered with a redirect, which is a success; the final
   // status is the other host's doing and counts against its own breaker.
-  breaker.success(probe);
-  const other = call.hostStateOf(answeredBy).breaker;
-  if (other && isFailureStatus(call, response.status)) other.failure(false);
-  else other?.success(false);
+  verdict.apply = () => {
+    breaker.success(probe);
+    const other = call.hostStateOf(answeredBy).breaker;
+    if (other && failed) other.failure(false);
+    else other?.success(false);
+  };
   return response;
 }

@@ -68,6 +68,17 @@ describe('HostHealthWindow', () => {
     assert.equal(window.latency(t0 + 40_000), null);
   });
 
+  it('counts and latency cover the same span of time', () => {
+    const window = new HostHealthWindow({ ...rules, windowMs: 5_000 });
+    const t0 = 1_000_900;
+    window.record(outcome('success', { durationMs: 42 }), t0);
+    assert.equal(window.counts(t0 + 3_000).calls, 1);
+    assert.equal(window.latency(t0 + 3_000)?.min, 42);
+    // Whole-second buckets: at t0 + 4.2 s the call's second has left a 5 s window, for both.
+    assert.equal(window.counts(t0 + 4_200).calls, 0);
+    assert.equal(window.latency(t0 + 4_200), null);
+  });
+
   it('summarises latency over the window', () => {
     const window = new HostHealthWindow(rules);
     const now = 5_000_000;
@@ -201,6 +212,38 @@ describe('health through resilientFetch', () => {
     await drive(rfetch, 1);
     await drive(rfetch, 5); // refused: circuit open
     assert.equal(rfetch.health(host).calls, 1);
+    await rfetch.close();
+  });
+
+  it('reports a circuit move once, with the call that caused it already counted', async () => {
+    const rfetch = createResilientFetch({
+      retry: false,
+      circuitBreaker: { consecutiveFailures: 2, halfOpenAfterMs: 100 },
+      health: { minCalls: 3 },
+    });
+    const seen: string[] = [];
+    rfetch.onHealthChange(({ from, to, health }) => seen.push(`${from}->${to}@${health.calls}`));
+    mode = 'fail';
+    await drive(rfetch, 2);
+    await sleep(150);
+    mode = 'ok';
+    await drive(rfetch, 1); // the probe succeeds and closes the circuit
+    assert.deepEqual(
+      seen,
+      ['UNKNOWN->FAILED@2'],
+      'no flicker through UNKNOWN when the probe closes the circuit',
+    );
+    assert.equal(rfetch.health(server.url).calls, 3);
+    assert.equal(rfetch.health(server.url).circuit, 'closed');
+    await rfetch.close();
+  });
+
+  it('does not start tracking a host only asked about', async () => {
+    const rfetch = createResilientFetch();
+    assert.equal(rfetch.health('never-called.example:443').status, 'UNKNOWN');
+    rfetch.resetCircuit('never-called.example:443');
+    assert.deepEqual(rfetch.health(), []);
+    assert.deepEqual(rfetch.stats().hosts, {});
     await rfetch.close();
   });
 });
