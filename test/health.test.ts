@@ -156,16 +156,17 @@ describe('health through resilientFetch', () => {
   });
 
   it('recovers once the failures leave the window', async () => {
+    // Two one-second buckets: the six calls below always fall in the window, whatever the second.
     const rfetch = createResilientFetch({
       retry: false,
       circuitBreaker: false,
-      health: { windowMs: 1_000, minCalls: 5 },
+      health: { windowMs: 2_000, minCalls: 5 },
     });
     const host = `127.0.0.1:${server.port}`;
     mode = 'fail';
     await drive(rfetch, 6);
     assert.equal(rfetch.health(host).status, 'FAILED');
-    await sleep(2_100);
+    await sleep(3_100);
     mode = 'ok';
     await drive(rfetch, 6);
     assert.equal(rfetch.health(host).status, 'HEALTHY');
