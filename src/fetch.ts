@@ -18,6 +18,7 @@ import {
 } from './options.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
 import { createPools, type OriginPoolStats } from './pools.ts';
+import { createTelemetry } from './telemetry.ts';
 import {
   createNodeFetchTransport,
   type FetchInit,
@@ -134,16 +135,18 @@ const isOpen = (circuit: string | undefined): boolean =>
   circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
 
 /** `hostname:port` of an http(s) URL; undefined for any other scheme or an unparsable URL. */
+/** The URL string fetch will request, as the caller gave it. */
+const hrefOf = (input: unknown): string =>
+  typeof input === 'string'
+    ? input
+    : input instanceof URL
+      ? input.href
+      : input instanceof Request
+        ? input.url
+        : String(input);
+
 function hostOfInput(input: unknown): string | undefined {
-  const href =
-    typeof input === 'string'
-      ? input
-      : input instanceof URL
-        ? input.href
-        : input instanceof Request
-          ? input.url
-          : String(input);
-  const url = URL.parse(href);
+  const url = URL.parse(hrefOf(input));
   if (url === null) return undefined;
   const port = url.port || defaultPorts[url.protocol];
   return port === undefined ? undefined : `${url.hostname}:${port}`;
@@ -176,6 +179,13 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   let closing: Promise<void> | undefined;
 
   const healthListeners = new Set<(change: HealthChange) => void>();
+  const telemetry = createTelemetry(resolved.telemetry, {
+    circuits: () =>
+      [...hosts].flatMap(([host, state]) => (state.breaker ? [[host, state.breaker.state]] : [])),
+    health: () => [...hosts.values()].map((state) => [state.host, healthOf(state).status] as const),
+    connections: () =>
+      Object.values(pools.stats()).map((s) => [s.host, s.connected - s.free, s.free] as const),
+  });
 
   // Per-host state is forgotten once it is back to its default (a closed circuit, not isolated) and idle
   // longer than every window it keeps (health, retry budget): a process calling many hosts stays flat.
@@ -197,7 +207,8 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     let state = hosts.get(host);
     if (state === undefined) {
       if (hosts.size >= sweepAt) sweep(Date.now());
-      state = createHostState(host, policyForHost(resolved, host), resolved, () => {
+      state = createHostState(host, policyForHost(resolved, host), resolved, (transition) => {
+        telemetry.circuit(transition);
         const changed = hosts.get(host);
         if (changed) refreshHealth(changed);
       });
@@ -241,6 +252,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   }
 
   const report = (outcome: CallOutcome): void => {
+    telemetry.outcome(outcome);
     const state = hosts.get(outcome.host);
     if (state === undefined) return;
     state.active--;
@@ -306,6 +318,8 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       report,
       startedAt: Date.now(),
       attempts: 0,
+      href: hrefOf(input),
+      telemetry,
     };
     return runCall(call, send);
   }

@@ -46,6 +46,7 @@ export type {
   RetryContext,
   RetryOptions,
   RetryStrategy,
+  TelemetryOptions,
   TimeoutOptions,
 } from './options.ts';
 export { defaults, resolveOptions } from './options.ts';

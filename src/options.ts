@@ -1,3 +1,5 @@
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+
 /**
  * Public options, the one `defaults` object, and `resolveOptions()`, which validates once at creation
  * and returns a frozen, fully populated object so nothing downstream handles `undefined`.
@@ -217,8 +219,35 @@ export interface HealthOptions {
   degradedRatio?: number | undefined;
 }
 
+/** OpenTelemetry wiring. With no SDK registered, telemetry costs next to nothing. */
+export interface TelemetryOptions {
+  /** Defaults to the global tracer provider, as OpenTelemetry's instrumentations do. */
+  tracerProvider?: TracerProvider | undefined;
+  /** Defaults to the global meter provider. */
+  meterProvider?: MeterProvider | undefined;
+  /**
+   * Hosts tracked by name in metric attributes; the others are reported as `_other`.
+   * @default 200
+   */
+  maxHosts?: number | undefined;
+  /**
+   * Query parameters whose values read `REDACTED` in `url.full`.
+   * @default AWSAccessKeyId, Signature, sig, X-Goog-Signature, X-Amz-Signature, X-Amz-Credential,
+   * X-Amz-Security-Token
+   */
+  redactQueryParams?: readonly string[] | undefined;
+}
+
+export interface ResolvedTelemetry {
+  readonly tracerProvider: TracerProvider | undefined;
+  readonly meterProvider: MeterProvider | undefined;
+  readonly maxHosts: number;
+  readonly redactQueryParams: readonly string[];
+}
+
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions extends HostOptions {
+  telemetry?: TelemetryOptions | undefined;
   health?: HealthOptions | undefined;
   /**
    * Overrides per host: keys are `hostname:port` (that host only) or `hostname` (every port); values
@@ -271,6 +300,7 @@ export interface HostPolicy {
 
 export interface ResolvedOptions extends HostPolicy {
   readonly drainTimeoutMs: number;
+  readonly telemetry: ResolvedTelemetry;
   readonly health: Resolved<HealthOptions>;
   /** Per-host policies by key (`hostname:port` or `hostname`). */
   readonly hosts: ReadonlyMap<string, HostPolicy>;
@@ -330,6 +360,18 @@ export const defaults = {
     deadlineCoversBody: false,
   },
   health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
+  telemetry: {
+    maxHosts: 200,
+    redactQueryParams: [
+      'AWSAccessKeyId',
+      'Signature',
+      'sig',
+      'X-Goog-Signature',
+      'X-Amz-Signature',
+      'X-Amz-Credential',
+      'X-Amz-Security-Token',
+    ],
+  },
   drainTimeoutMs: 30_000,
 } as const;
 
@@ -471,8 +513,28 @@ const healthValidators: Validators<HealthOptions> = {
   degradedRatio: checkNumber(0, false, 1),
 };
 
+const checkProvider =
+  (method: string): Validator =>
+  (value, path) => {
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      typeof (value as Record<string, unknown>)[method] !== 'function'
+    ) {
+      fail(TypeError, path, `an object with a ${method}() method`, value);
+    }
+  };
+
+const telemetryValidators: Validators<TelemetryOptions> = {
+  tracerProvider: checkProvider('getTracer'),
+  meterProvider: checkProvider('getMeter'),
+  maxHosts: checkNumber(0, true),
+  redactQueryParams: checkArrayOf(checkString),
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
   ...hostValidators,
+  telemetry: (value, path) => validateGroup(value, path, telemetryValidators),
   health: (value, path) => {
     validateGroup(value, path, healthValidators);
     const { healthyRatio = defaults.health.healthyRatio, degradedRatio = defaults.health.degradedRatio } =
@@ -600,6 +662,14 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
     ...top,
     hosts,
     health: Object.freeze({ ...defaults.health, ...withoutUndefined(user.health) }),
+    telemetry: Object.freeze({
+      tracerProvider: user.telemetry?.tracerProvider,
+      meterProvider: user.telemetry?.meterProvider,
+      maxHosts: user.telemetry?.maxHosts ?? defaults.telemetry.maxHosts,
+      redactQueryParams: Object.freeze([
+        ...(user.telemetry?.redactQueryParams ?? defaults.telemetry.redactQueryParams),
+      ]),
+    }),
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
   });
 }

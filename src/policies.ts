@@ -8,6 +8,8 @@ import { CircuitOpenError, isResilientFetchError, timeoutError } from './errors.
 import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
+import { ATTR_REASON, EVENT_RETRY } from './semconv.ts';
+import type { AttemptScope, Telemetry } from './telemetry.ts';
 import type { FetchInit, Transport } from './transport.ts';
 
 /** What a host keeps between calls. */
@@ -77,6 +79,9 @@ export interface Call {
   readonly startedAt: number;
   /** Attempts sent so far. */
   attempts: number;
+  /** The request URL as given (for `url.full`, redacted there). */
+  readonly href: string;
+  readonly telemetry: Telemetry;
 }
 
 type Attempt = { response: Response; error?: undefined } | { response?: undefined; error: unknown };
@@ -182,8 +187,12 @@ async function attempt(
   init: FetchInit,
   timeout: ResolvedTimeout,
   deadline: Deadline,
-): Promise<Attempt & { controller: AbortController; tracker: DispatchTracker | undefined }> {
+): Promise<
+  Attempt & { controller: AbortController; tracker: DispatchTracker | undefined; scope: AttemptScope }
+> {
   call.attempts++;
+  const scope = call.telemetry.attempt(call, call.input, init, call.attempts - 1);
+  init = scope.init;
   const tracker = timeout.deadlineCoversBody ? { active: 0, timer: undefined } : undefined;
   if (tracker) init = { ...init, dispatcher: trackingDispatcher(init.dispatcher, tracker) } as FetchInit;
   const controller = new AbortController();
@@ -198,10 +207,10 @@ async function attempt(
     );
   const timer = setTimeout(onTimeout, Math.max(0, byDeadline ? remaining : timeout.attemptMs));
   try {
-    const response = await transport({ input: call.input, init: { ...init, signal } });
-    return { response, controller, tracker };
+    const response = await scope.run(() => transport({ input: call.input, init: { ...init, signal } }));
+    return { response, controller, tracker, scope };
   } catch (error) {
-    return { error, controller, tracker };
+    return { error, controller, tracker, scope };
   } finally {
     clearTimeout(timer);
   }
@@ -257,8 +266,11 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
   for (let n = 1; ; n++) {
     const outcome = await attempt(call, transport, body.next(), timeout, deadline);
     if (outcome.error !== undefined) {
-      if (call.signal?.aborted && outcome.error === call.signal.reason) throw outcome.error;
-      if (deadline.error !== undefined && outcome.error === deadline.error) throw outcome.error;
+      const aborted = call.signal?.aborted === true && outcome.error === call.signal.reason;
+      if (aborted || (deadline.error !== undefined && outcome.error === deadline.error)) {
+        outcome.scope.end(undefined, outcome.error, aborted);
+        throw outcome.error;
+      }
     }
     let delay =
       retryable && retry && body.canReplay()
@@ -267,8 +279,16 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     if (delay !== undefined && state.budget && !state.budget.tryRetry()) {
       // A spent budget is not an error: the call ends as this attempt did.
       state.retriesDenied++;
+      call.telemetry.retryDenied(call);
+      outcome.scope.event(EVENT_RETRY, { 'resilient_fetch.retry.denied': true });
       delay = undefined;
     }
+    if (delay !== undefined) {
+      const reason = outcome.response ? String(outcome.response.status) : errorCodeOf(outcome.error);
+      call.telemetry.retry(call, reason);
+      outcome.scope.event(EVENT_RETRY, { 'resilient_fetch.retry.delay_ms': delay, [ATTR_REASON]: reason });
+    }
+    outcome.scope.end(outcome.response, outcome.error, false);
     if (delay === undefined) {
       if (outcome.response) {
         if (outcome.tracker) coverBody(outcome.controller, deadline, call.host, outcome.tracker);

@@ -1,0 +1,310 @@
+/**
+ * OpenTelemetry spans and metrics, following the HTTP client semantic conventions, recorded the way
+ * OpenTelemetry's own instrumentation-undici records them: semconv names, low-cardinality metric
+ * attributes, `error.type` from a code or class name (never a message), a caller's abort is not an error,
+ * and nothing here can break a request.
+ *
+ * Uses only `@opentelemetry/api`: with no SDK registered every call below is a no-op of the API.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import {
+  type Attributes,
+  context,
+  createContextKey,
+  type Histogram,
+  metrics,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type UpDownCounter,
+} from '@opentelemetry/api';
+import type { BreakerTransition } from './breaker.ts';
+import type { CallOutcome, HealthStatus } from './health.ts';
+import type { ResolvedTelemetry } from './options.ts';
+import { errorCodeOf } from './retry.ts';
+import * as semconv from './semconv.ts';
+import type { FetchInit } from './transport.ts';
+
+const VERSION = '0.1.0';
+
+/**
+ * The key `@opentelemetry/core`'s `suppressTracing()` sets (`createContextKey` is `Symbol.for` of its
+ * description). Dispatching under it keeps OpenTelemetry's undici/fetch instrumentation, when the app
+ * runs it, from adding a second span and a second `traceparent` to our attempts.
+ */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/**
+ * instrumentation-undici records `http.client.request.duration` for every request it sees, suppressed
+ * or not; when it listens, our attempts are in its series already, so we do not record a second one.
+ * The three channels together are its signature (NODE_DEBUG=undici subscribes to only some of them).
+ */
+const undiciInstrumentationActive = (): boolean =>
+  diagnosticsChannel.hasSubscribers('undici:request:create') &&
+  diagnosticsChannel.hasSubscribers('undici:request:trailers') &&
+  diagnosticsChannel.hasSubscribers('undici:client:sendHeaders');
+
+/** `url.full` without credentials, with the listed query parameters' values replaced by REDACTED. */
+export function redactUrl(href: string, params: ReadonlySet<string>): string {
+  if (!href.includes('@') && !href.includes('?')) return href;
+  const url = URL.parse(href);
+  if (url === null) return href;
+  if (url.username) url.username = 'REDACTED';
+  if (url.password) url.password = 'REDACTED';
+  if (url.search) {
+    let changed = false;
+    for (const key of url.searchParams.keys()) {
+      if (params.has(key)) changed = true;
+    }
+    if (changed) {
+      // Rebuilt by hand: URLSearchParams would re-encode every other parameter.
+      url.search = url.search
+        .slice(1)
+        .split('&')
+        .map((pair) => {
+          const eq = pair.indexOf('=');
+          const key = decodeURIComponent(eq === -1 ? pair : pair.slice(0, eq));
+          return params.has(key) ? `${eq === -1 ? pair : pair.slice(0, eq)}=REDACTED` : pair;
+        })
+        .join('&');
+    }
+  }
+  return url.href;
+}
+
+/** What the telemetry needs to know about a call. */
+export interface CallInfo {
+  readonly host: string;
+  readonly method: string;
+  readonly href: string;
+}
+
+/** One attempt's span and timing. */
+export interface AttemptScope {
+  /** The attempt's init, with trace context headers when a propagator produced any. */
+  readonly init: FetchInit;
+  /** Runs the dispatch in the attempt's context, with other HTTP instrumentations suppressed. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Records a span event (retry decisions). */
+  event(name: string, attributes: Attributes): void;
+  /** Ends the attempt: a response, or an error (`aborted`: the caller's abort, not an error). */
+  end(response: Response | undefined, error: unknown, aborted: boolean): void;
+}
+
+export interface Telemetry {
+  attempt(call: CallInfo, input: string | URL | Request, init: FetchInit, resend: number): AttemptScope;
+  retry(call: CallInfo, reason: string): void;
+  retryDenied(call: CallInfo): void;
+  /** The call's one outcome record (call duration, outcome, rejections). */
+  outcome(outcome: CallOutcome): void;
+  /** A circuit moved (span event on the caller's active span). */
+  circuit(transition: BreakerTransition): void;
+}
+
+export interface TelemetrySources {
+  circuits(): Iterable<[host: string, state: string]>;
+  health(): Iterable<[host: string, status: HealthStatus]>;
+  connections(): Iterable<[host: string, active: number, idle: number]>;
+}
+
+const circuitStates = ['closed', 'open', 'half-open', 'isolated'] as const;
+const healthStates: readonly HealthStatus[] = ['HEALTHY', 'DEGRADED', 'FAILED', 'TIMEOUT', 'UNKNOWN'];
+
+const portOf = (host: string): number => Number(host.slice(host.lastIndexOf(':') + 1));
+const addressOf = (host: string): string => {
+  const name = host.slice(0, host.lastIndexOf(':'));
+  return name.startsWith('[') ? name.slice(1, -1) : name;
+};
+
+export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySources): Telemetry {
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer('resilient-fetch', VERSION);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('resilient-fetch', VERSION);
+  const redacted = new Set(options.redactQueryParams);
+
+  // Hosts named in metric attributes: the first `maxHosts`, then `_other`.
+  const named = new Set<string>();
+  const metricHost = (host: string): Attributes => {
+    if (named.has(host) || (named.size < options.maxHosts && named.add(host))) {
+      return { [semconv.ATTR_SERVER_ADDRESS]: addressOf(host), [semconv.ATTR_SERVER_PORT]: portOf(host) };
+    }
+    return { [semconv.ATTR_SERVER_ADDRESS]: '_other' };
+  };
+
+  const attemptDuration: Histogram = meter.createHistogram(semconv.METRIC_HTTP_CLIENT_REQUEST_DURATION, {
+    description: 'Duration of HTTP client requests (one per attempt), to the response headers.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
+  });
+  const activeRequests: UpDownCounter = meter.createUpDownCounter(
+    semconv.METRIC_HTTP_CLIENT_ACTIVE_REQUESTS,
+    {
+      description: 'Attempts waiting for their response headers.',
+      unit: '{request}',
+    },
+  );
+  const callDuration = meter.createHistogram(semconv.METRIC_CALL_DURATION, {
+    description: 'Duration of calls, all attempts and backoffs included, by outcome.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...semconv.DURATION_BUCKETS, 30, 60, 120] },
+  });
+  const retries = meter.createCounter(semconv.METRIC_RETRIES, { description: 'Retries made, by reason.' });
+  const denied = meter.createCounter(semconv.METRIC_RETRIES_DENIED, {
+    description: 'Retries the retry budget refused.',
+  });
+  const rejections = meter.createCounter(semconv.METRIC_REJECTIONS, {
+    description: 'Calls refused without touching the network, by reason.',
+  });
+  meter
+    .createObservableGauge(semconv.METRIC_CIRCUIT_STATE, {
+      description: 'Circuit state per host: 1 for the current state, 0 for the others.',
+    })
+    .addCallback((result) => {
+      for (const [host, state] of sources.circuits()) {
+        for (const s of circuitStates)
+          result.observe(s === state ? 1 : 0, { ...metricHost(host), [semconv.ATTR_STATE]: s });
+      }
+    });
+  meter
+    .createObservableGauge(semconv.METRIC_HEALTH_STATE, {
+      description: 'Health status per host: 1 for the current status, 0 for the others.',
+    })
+    .addCallback((result) => {
+      for (const [host, status] of sources.health()) {
+        for (const s of healthStates) {
+          result.observe(s === status ? 1 : 0, {
+            ...metricHost(host),
+            [semconv.ATTR_STATE]: s.toLowerCase(),
+          });
+        }
+      }
+    });
+  meter
+    .createObservableUpDownCounter(semconv.METRIC_HTTP_CLIENT_OPEN_CONNECTIONS, {
+      description: 'Connections open in the pools, by state.',
+      unit: '{connection}',
+    })
+    .addCallback((result) => {
+      for (const [host, active, idle] of sources.connections()) {
+        result.observe(active, { ...metricHost(host), [semconv.ATTR_HTTP_CONNECTION_STATE]: 'active' });
+        result.observe(idle, { ...metricHost(host), [semconv.ATTR_HTTP_CONNECTION_STATE]: 'idle' });
+      }
+    });
+
+  return {
+    attempt(call, input, init, resend) {
+      const parent = context.active();
+      const scheme = call.href.startsWith('https:') ? 'https' : 'http';
+      const spanAttributes: Attributes = {
+        [semconv.ATTR_HTTP_REQUEST_METHOD]: call.method,
+        [semconv.ATTR_SERVER_ADDRESS]: addressOf(call.host),
+        [semconv.ATTR_SERVER_PORT]: portOf(call.host),
+        [semconv.ATTR_URL_FULL]: redactUrl(call.href, redacted),
+        [semconv.ATTR_URL_SCHEME]: scheme,
+      };
+      if (resend > 0) spanAttributes[semconv.ATTR_HTTP_REQUEST_RESEND_COUNT] = resend;
+      const span: Span = tracer.startSpan(
+        call.method,
+        { kind: SpanKind.CLIENT, attributes: spanAttributes },
+        parent,
+      );
+      const spanContext = trace.setSpan(parent, span);
+      const carrier: Record<string, string> = {};
+      propagation.inject(spanContext, carrier);
+      let attemptInit = init;
+      const keys = Object.keys(carrier);
+      if (keys.length > 0) {
+        // A copy of the caller's headers (or the Request's): the caller's objects are never mutated.
+        const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+        for (const key of keys) headers.set(key, carrier[key] as string);
+        attemptInit = { ...init, headers };
+      }
+      const started = performance.now();
+      const metricAttributes: Attributes = {
+        [semconv.ATTR_HTTP_REQUEST_METHOD]: call.method,
+        [semconv.ATTR_URL_SCHEME]: scheme,
+        ...metricHost(call.host),
+      };
+      activeRequests.add(1, metricAttributes);
+      const recordMetric = !undiciInstrumentationActive();
+      let ended = false;
+      return {
+        init: attemptInit,
+        run: (fn) => context.with(spanContext.setValue(SUPPRESS_TRACING, true), fn),
+        event: (name, attributes) => span.addEvent(name, attributes),
+        end(response, error, aborted) {
+          if (ended) return;
+          ended = true;
+          try {
+            activeRequests.add(-1, metricAttributes);
+            const attributes: Attributes = { ...metricAttributes };
+            if (response) {
+              attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
+              attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = '1.1';
+              span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
+              span.setAttribute(semconv.ATTR_NETWORK_PROTOCOL_VERSION, '1.1');
+              if (response.status >= 400) {
+                // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
+                attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
+                span.setAttribute(semconv.ATTR_ERROR_TYPE, String(response.status));
+                span.setStatus({ code: SpanStatusCode.ERROR });
+              }
+            } else if (!aborted) {
+              const type = errorCodeOf(error);
+              attributes[semconv.ATTR_ERROR_TYPE] = type;
+              span.setAttribute(semconv.ATTR_ERROR_TYPE, type);
+              span.setStatus({ code: SpanStatusCode.ERROR });
+            }
+            span.end();
+            if (recordMetric) attemptDuration.record((performance.now() - started) / 1_000, attributes);
+          } catch {
+            // Telemetry never breaks a request.
+          }
+        },
+      };
+    },
+    retry(call, reason) {
+      retries.add(1, { ...metricHost(call.host), [semconv.ATTR_REASON]: reason });
+    },
+    retryDenied(call) {
+      denied.add(1, metricHost(call.host));
+    },
+    outcome(outcome) {
+      const outcomeName =
+        outcome.result === 'failure' && outcome.failure === 'timeout' ? 'timeout' : outcome.result;
+      const attributes: Attributes = {
+        ...metricHost(outcome.host),
+        [semconv.ATTR_HTTP_REQUEST_METHOD]: outcome.method,
+        [semconv.ATTR_OUTCOME]: outcomeName,
+      };
+      callDuration.record(outcome.durationMs / 1_000, attributes);
+      if (outcome.result === 'rejected') {
+        rejections.add(1, {
+          ...metricHost(outcome.host),
+          [semconv.ATTR_REASON]: outcome.errorType ?? 'rejected',
+        });
+        // A call refused by an open circuit has no attempt: it is made visible as a span of its own.
+        const span = tracer.startSpan(outcome.method, {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            [semconv.ATTR_HTTP_REQUEST_METHOD]: outcome.method,
+            [semconv.ATTR_SERVER_ADDRESS]: addressOf(outcome.host),
+            [semconv.ATTR_SERVER_PORT]: portOf(outcome.host),
+            [semconv.ATTR_ERROR_TYPE]: outcome.errorType ?? 'rejected',
+          },
+        });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: 'circuit open: not sent' });
+        span.end();
+      }
+    },
+    circuit(transition) {
+      trace.getActiveSpan()?.addEvent(semconv.EVENT_CIRCUIT, {
+        'server.address': addressOf(transition.host),
+        'server.port': portOf(transition.host),
+        'resilient_fetch.circuit.from': transition.from,
+        'resilient_fetch.circuit.to': transition.to,
+      });
+    },
+  };
+}

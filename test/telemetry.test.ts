@@ -1,0 +1,222 @@
+/** OpenTelemetry spans and metrics, with in-memory exporters and a real upstream. */
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  type DataPoint,
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { createResilientFetch } from '../src/index.ts';
+import { redactUrl } from '../src/telemetry.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+class TestReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+/** Every data point of metric `name`, with its attributes. */
+async function points(reader: TestReader, name: string): Promise<Array<DataPoint<unknown>>> {
+  const { resourceMetrics } = (await reader.collect()) as { resourceMetrics: ResourceMetrics };
+  return resourceMetrics.scopeMetrics
+    .flatMap((scope) => scope.metrics)
+    .filter((metric) => metric.descriptor.name === name)
+    .flatMap((metric) => metric.dataPoints as Array<DataPoint<unknown>>);
+}
+
+describe('telemetry', () => {
+  let server: TestServer;
+  let seen: IncomingHttpHeaders[] = [];
+  let status = 200;
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const reader = new TestReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+
+  before(async () => {
+    context.setGlobalContextManager(contextManager);
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    server = await startServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(status).end('x');
+    });
+  });
+  after(async () => {
+    await server.close();
+    context.disable();
+    propagation.disable();
+  });
+  beforeEach(() => {
+    exporter.reset();
+    seen = [];
+    status = 200;
+  });
+
+  const make = (options: Parameters<typeof createResilientFetch>[0] = {}) =>
+    createResilientFetch({ ...options, telemetry: { tracerProvider, meterProvider } });
+
+  it('makes one CLIENT span per attempt with the semconv attributes, each resend counted', async () => {
+    const rfetch = make({ retry: { baseDelayMs: 5, jitter: 'none' }, circuitBreaker: false });
+    status = 503;
+    const res = await rfetch(`${server.url}/items?id=1`);
+    assert.equal(res.status, 503);
+    const spans = exporter.getFinishedSpans();
+    assert.equal(spans.length, 4, 'one span per attempt (1 + 3 retries)');
+    spans.forEach((span, i) => {
+      assert.equal(span.name, 'GET');
+      assert.equal(span.kind, SpanKind.CLIENT);
+      assert.equal(span.attributes['http.request.method'], 'GET');
+      assert.equal(span.attributes['server.address'], '127.0.0.1');
+      assert.equal(span.attributes['server.port'], server.port);
+      assert.equal(span.attributes['url.full'], `${server.url}/items?id=1`);
+      assert.equal(span.attributes['http.response.status_code'], 503);
+      assert.equal(span.attributes['error.type'], '503');
+      assert.equal(span.attributes['network.protocol.version'], '1.1');
+      assert.equal(span.attributes['http.request.resend_count'], i === 0 ? undefined : i);
+      assert.equal(span.status.code, SpanStatusCode.ERROR);
+    });
+    const retries = spans
+      .slice(0, 3)
+      .map((span) => span.events.find((e) => e.name === 'resilient_fetch.retry'));
+    assert.ok(retries.every((e) => e?.attributes?.['resilient_fetch.reason'] === '503'));
+    assert.equal(retries[0]?.attributes?.['resilient_fetch.retry.delay_ms'], 5);
+    await rfetch.close();
+  });
+
+  it('is a child of the caller span and propagates W3C trace context without touching the caller headers', async () => {
+    const rfetch = make();
+    const headers = new Headers({ 'x-caller': '1' });
+    const parent = tracerProvider.getTracer('test').startSpan('parent');
+    await context.with(trace.setSpan(context.active(), parent), async () => {
+      await (await rfetch(server.url, { headers })).text();
+    });
+    parent.end();
+    assert.deepEqual([...headers.keys()], ['x-caller'], "the caller's Headers are not mutated");
+    const [attempt] = exporter.getFinishedSpans().filter((s) => s.name === 'GET');
+    assert.ok(attempt);
+    assert.equal(attempt.parentSpanContext?.spanId, parent.spanContext().spanId);
+    const traceparent = seen[0]?.traceparent;
+    assert.equal(typeof traceparent, 'string');
+    assert.equal(traceparent, `00-${attempt.spanContext().traceId}-${attempt.spanContext().spanId}-01`);
+    assert.equal(seen[0]?.['x-caller'], '1');
+    await rfetch.close();
+  });
+
+  it('redacts credentials and signed query parameters in url.full', () => {
+    const params = new Set(['sig', 'X-Amz-Signature']);
+    assert.equal(
+      redactUrl('https://user:pw@h.example/p?a=1&sig=secret&X-Amz-Signature=abc&b=%20x', params),
+      'https://REDACTED:REDACTED@h.example/p?a=1&sig=REDACTED&X-Amz-Signature=REDACTED&b=%20x',
+    );
+    assert.equal(redactUrl('https://h.example/p?a=1', params), 'https://h.example/p?a=1');
+  });
+
+  it('does not mark a caller abort as an error, and marks a network failure with its code', async () => {
+    const rfetch = make({ retry: false, circuitBreaker: false });
+    const hanging = await startServer(() => {});
+    const controller = new AbortController();
+    const pending = rfetch(hanging.url, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stop')), 30);
+    await assert.rejects(pending, /stop/);
+    await hanging.close();
+    const closed = await startServer(() => {});
+    await closed.close(); // its port is now free: connections are refused
+    await assert.rejects(rfetch(`http://127.0.0.1:${closed.port}/`));
+    const spans = exporter.getFinishedSpans();
+    const aborted = spans.find((s) => s.attributes['server.port'] === hanging.port);
+    assert.ok(aborted, 'the aborted attempt has its span');
+    assert.notEqual(aborted.status.code, SpanStatusCode.ERROR, 'an abort is not an error');
+    assert.equal(aborted.attributes['error.type'], undefined);
+    const refused = spans.find((s) => s.attributes['server.port'] === closed.port);
+    assert.equal(refused?.attributes['error.type'], 'ECONNREFUSED');
+    assert.equal(refused?.status.code, SpanStatusCode.ERROR);
+    await rfetch.close();
+  });
+
+  it('records attempt and call durations, retries, rejections, circuit and health state as metrics', async () => {
+    // A meter of its own: the other tests' calls to the same server would add to these series.
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const rfetch = createResilientFetch({
+      telemetry: { tracerProvider, meterProvider },
+      retry: { baseDelayMs: 5, jitter: 'none', maxRetries: 1 },
+      circuitBreaker: { consecutiveFailures: 2, halfOpenAfterMs: 60_000 },
+    });
+    status = 503;
+    for (let i = 0; i < 3; i++)
+      await rfetch(server.url).then(
+        (r) => r.text(),
+        () => undefined,
+      );
+    const attempts = await points(reader, 'http.client.request.duration');
+    const mine = attempts.filter((p) => p.attributes['server.port'] === server.port);
+    assert.equal(
+      mine.reduce((n, p) => n + (p.value as { count: number }).count, 0),
+      4,
+      'two calls x two attempts; the third call was refused',
+    );
+    assert.ok(mine.every((p) => p.attributes['http.response.status_code'] === 503));
+    const calls = await points(reader, 'resilient_fetch.call.duration');
+    const outcomes = Object.fromEntries(
+      calls
+        .filter((p) => p.attributes['server.port'] === server.port)
+        .map((p) => [p.attributes['resilient_fetch.outcome'], (p.value as { count: number }).count]),
+    );
+    assert.deepEqual(outcomes, { failure: 2, rejected: 1 });
+    const retries = await points(reader, 'resilient_fetch.retries');
+    assert.deepEqual(
+      retries
+        .filter((p) => p.attributes['server.port'] === server.port)
+        .map((p) => [p.attributes['resilient_fetch.reason'], p.value]),
+      [['503', 2]],
+    );
+    const rejections = await points(reader, 'resilient_fetch.rejections');
+    assert.deepEqual(
+      rejections
+        .filter((p) => p.attributes['server.port'] === server.port)
+        .map((p) => [p.attributes['resilient_fetch.reason'], p.value]),
+      [['ERR_RF_CIRCUIT_OPEN', 1]],
+    );
+    const circuit = await points(reader, 'resilient_fetch.circuit.state');
+    const open = circuit.find(
+      (p) => p.attributes['server.port'] === server.port && p.attributes['resilient_fetch.state'] === 'open',
+    );
+    assert.equal(open?.value, 1);
+    const health = await points(reader, 'resilient_fetch.health.state');
+    const failed = health.find(
+      (p) =>
+        p.attributes['server.port'] === server.port && p.attributes['resilient_fetch.state'] === 'failed',
+    );
+    assert.equal(failed?.value, 1, 'an open circuit is FAILED');
+    assert.ok(circuit.every((p) => Object.keys(p.attributes).every((k) => !/url|path|query/.test(k))));
+    // The refused call is visible in the trace too.
+    const refused = exporter
+      .getFinishedSpans()
+      .find((s) => s.attributes['error.type'] === 'ERR_RF_CIRCUIT_OPEN');
+    assert.ok(refused, 'a call refused by the open circuit leaves a span');
+    await rfetch.close();
+  });
+
+  it('reports hosts beyond maxHosts as _other in metric attributes', async () => {
+    const rfetch = createResilientFetch({
+      retry: false,
+      circuitBreaker: false,
+      telemetry: { tracerProvider, meterProvider, maxHosts: 0 },
+    });
+    await (await rfetch(server.url)).text();
+    const calls = await points(reader, 'resilient_fetch.call.duration');
+    assert.ok(
+      calls.some(
+        (p) => p.attributes['server.address'] === '_other' && p.attributes['server.port'] === undefined,
+      ),
+    );
+    await rfetch.close();
+  });
+});
