@@ -36,6 +36,7 @@ export const METRIC_CIRCUIT_STATE = 'resilient_fetch.circuit.state';
 export const METRIC_HEALTH_STATE = 'resilient_fetch.health.state';
 export const ATTR_OUTCOME = 'resilient_fetch.outcome';
 export const ATTR_REASON = 'resilient_fetch.reason';
-export const ATTR_STATE = 'resilient_fetch.state';
+/** Bare `state`, so that a Prometheus alert reads `resilient_fetch_health_state{state="failed"} == 1`. */
+export const ATTR_STATE = 'state';
 export const EVENT_RETRY = 'resilient_fetch.retry';
 export const EVENT_CIRCUIT = 'resilient_fetch.circuit';

@@ -186,13 +186,12 @@ describe('telemetry', () => {
     );
     const circuit = await points(reader, 'resilient_fetch.circuit.state');
     const open = circuit.find(
-      (p) => p.attributes['server.port'] === server.port && p.attributes['resilient_fetch.state'] === 'open',
+      (p) => p.attributes['server.port'] === server.port && p.attributes.state === 'open',
     );
     assert.equal(open?.value, 1);
     const health = await points(reader, 'resilient_fetch.health.state');
     const failed = health.find(
-      (p) =>
-        p.attributes['server.port'] === server.port && p.attributes['resilient_fetch.state'] === 'failed',
+      (p) => p.attributes['server.port'] === server.port && p.attributes.state === 'failed',
     );
     assert.equal(failed?.value, 1, 'an open circuit is FAILED');
     assert.ok(circuit.every((p) => Object.keys(p.attributes).every((k) => !/url|path|query/.test(k))));
