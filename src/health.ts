@@ -99,7 +99,6 @@ const SAMPLES = 1_024;
 
 /** The window of one host: one-second buckets of counters and a ring of recent latencies. */
 export class HostHealthWindow {
-  readonly #options: HealthThresholds;
   readonly #buckets: number;
   // Per bucket: calls, successes, retries, then one counter per failure kind.
   readonly #counts: Float64Array;
@@ -112,7 +111,6 @@ export class HostHealthWindow {
   lastRequestAt: number | null = null;
 
   constructor(options: HealthThresholds) {
-    this.#options = options;
     this.#buckets = Math.max(1, Math.ceil(options.windowMs / 1_000));
     this.#counts = new Float64Array(this.#buckets * this.#totals.length);
   }
