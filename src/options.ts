@@ -245,8 +245,43 @@ export interface ResolvedTelemetry {
   readonly redactQueryParams: readonly string[];
 }
 
+/** The DNS cache in front of every connection (host names keep their identity: pools, TLS, metrics). */
+export interface DnsOptions {
+  /**
+   * How long an answer is kept.
+   * @default 30_000
+   */
+  ttlMs?: number | undefined;
+  /**
+   * How long a failed lookup is kept (short, so that a host that comes back is seen soon).
+   * @default 1_000
+   */
+  errorTtlMs?: number | undefined;
+  /**
+   * Names kept at most (oldest dropped first).
+   * @default 10_000
+   */
+  maxEntries?: number | undefined;
+  /**
+   * The resolver behind the cache, called as `dns.lookup(hostname, { all: true }, callback)`.
+   * @default node:dns lookup (reads /etc/hosts and the system resolver)
+   */
+  lookup?:
+    | ((
+        hostname: string,
+        options: import('node:dns').LookupAllOptions,
+        callback: (
+          error: NodeJS.ErrnoException | null,
+          addresses: import('node:dns').LookupAddress[],
+        ) => void,
+      ) => void)
+    | undefined;
+}
+
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions extends HostOptions {
+  /** `false` turns the DNS cache off (every new connection asks the system). */
+  dns?: DnsOptions | false | undefined;
   telemetry?: TelemetryOptions | undefined;
   health?: HealthOptions | undefined;
   /**
@@ -300,6 +335,7 @@ export interface HostPolicy {
 
 export interface ResolvedOptions extends HostPolicy {
   readonly drainTimeoutMs: number;
+  readonly dns: (Resolved<Omit<DnsOptions, 'lookup'>> & { readonly lookup: DnsOptions['lookup'] }) | false;
   readonly telemetry: ResolvedTelemetry;
   readonly health: Resolved<HealthOptions>;
   /** Per-host policies by key (`hostname:port` or `hostname`). */
@@ -372,6 +408,7 @@ export const defaults = {
       'X-Amz-Security-Token',
     ],
   },
+  dns: { ttlMs: 30_000, errorTtlMs: 1_000, maxEntries: 10_000 },
   drainTimeoutMs: 30_000,
 } as const;
 
@@ -532,8 +569,16 @@ const telemetryValidators: Validators<TelemetryOptions> = {
   redactQueryParams: checkArrayOf(checkString),
 };
 
+const dnsValidators: Validators<DnsOptions> = {
+  ttlMs: checkNumber(0, false, maxTimerMs),
+  errorTtlMs: checkNumber(0, false, maxTimerMs),
+  maxEntries: checkNumber(1, true),
+  lookup: checkFunction,
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
   ...hostValidators,
+  dns: checkGroup(dnsValidators, true),
   telemetry: (value, path) => validateGroup(value, path, telemetryValidators),
   health: (value, path) => {
     validateGroup(value, path, healthValidators);
@@ -670,6 +715,10 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
         ...(user.telemetry?.redactQueryParams ?? defaults.telemetry.redactQueryParams),
       ]),
     }),
+    dns:
+      user.dns === false
+        ? false
+        : Object.freeze({ ...defaults.dns, lookup: undefined, ...withoutUndefined(user.dns) }),
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
   });
 }

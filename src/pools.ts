@@ -8,6 +8,7 @@
  * two, measured about 4-8% slower (BENCHMARKS.md), so it is only the fallback, for when the app replaced
  * the global dispatcher before this module loaded and Node's class cannot be found.
  */
+import { createCachingLookup } from './dns.ts';
 import type { HostPolicy, ResolvedOptions } from './options.ts';
 import { type Dispatcher, Dispatcher1Wrapper, Agent as Undici8Agent } from './undici.ts';
 
@@ -69,8 +70,9 @@ function findNodeAgent(): AgentClass | undefined {
 // Resolved once, at load: './undici.ts' has made Node fill the slot with its default Agent.
 const NodeAgent = findNodeAgent();
 
-function agentOptions(pool: HostPolicy['pool']): object {
+function agentOptions(pool: HostPolicy['pool'], lookup: unknown): object {
   return {
+    ...(lookup ? { connect: { lookup } } : {}),
     connections: pool.connections,
     // undici keeps a socket for the server's `Keep-Alive: timeout` hint, capped at keepAliveMaxTimeout,
     // or for keepAliveTimeout when there is no hint: both set to our value, a socket is kept no longer
@@ -90,19 +92,21 @@ interface Entry {
   readonly agent: AgentLike;
 }
 
-function createEntry(pool: HostPolicy['pool']): Entry {
+function createEntry(pool: HostPolicy['pool'], lookup: unknown): Entry {
   if (NodeAgent) {
-    const agent = new NodeAgent(agentOptions(pool));
+    const agent = new NodeAgent(agentOptions(pool, lookup));
     return { dispatcher: agent, agent };
   }
-  const agent = new Undici8Agent(agentOptions(pool)) as unknown as AgentLike;
+  const agent = new Undici8Agent(agentOptions(pool, lookup)) as unknown as AgentLike;
   return { dispatcher: new Dispatcher1Wrapper(agent as never) as unknown as AgentLike, agent };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function createPools(options: ResolvedOptions, policyFor: (host: string) => HostPolicy): PoolSet {
-  const main = createEntry(options.pool);
+  // One DNS cache for every pool of the instance.
+  const lookup = options.dns ? createCachingLookup(options.dns, options.dns.lookup) : undefined;
+  const main = createEntry(options.pool, lookup);
   const entries: Entry[] = [main];
   // Hosts whose pool options differ from the top level get an Agent of their own, keyed by host.
   const hasOverrides = [...options.hosts.values()].some((policy) => policy.pool !== options.pool);
@@ -115,7 +119,7 @@ export function createPools(options: ResolvedOptions, policyFor: (host: string) 
       const policy = policyFor(host);
       if (policy.pool === options.pool) entry = main;
       else {
-        entry = byHost.get(host) ?? createEntry(policy.pool);
+        entry = byHost.get(host) ?? createEntry(policy.pool, lookup);
         if (!byHost.has(host)) {
           byHost.set(host, entry);
           entries.push(entry);

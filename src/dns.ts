@@ -1,0 +1,85 @@
+/**
+ * A caching DNS `lookup` for the pools' `connect` options. It keeps host identity: undici's own
+ * `interceptors.dns` rewrites the origin to an IP before a pool is chosen, which breaks per-host pools, TLS
+ * options (servername) and per-host metrics; a `lookup` given to `net.connect` resolves below all of them.
+ *
+ * Answers are kept `ttlMs` (bounded: no TTL comes back from `dns.lookup`, which reads /etc/hosts and the
+ * system resolver); failures only `errorTtlMs`, so a host that comes back is seen soon; concurrent lookups
+ * of one name share one query; at most `maxEntries` names are kept (oldest dropped first).
+ */
+import dns, { type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
+
+export interface DnsCacheOptions {
+  readonly ttlMs: number;
+  readonly errorTtlMs: number;
+  readonly maxEntries: number;
+}
+
+type Callback = (
+  error: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+type Resolver = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (e: NodeJS.ErrnoException | null, a: LookupAddress[]) => void,
+) => void;
+
+interface Entry {
+  expires: number;
+  addresses?: LookupAddress[];
+  error?: NodeJS.ErrnoException;
+  waiting?: Array<(entry: Entry) => void>;
+}
+
+/** The `lookup` function `net.connect` accepts, with a cache in front of `resolve` (dns.lookup). */
+export function createCachingLookup(
+  options: DnsCacheOptions,
+  resolve: Resolver = dns.lookup as unknown as Resolver,
+): (hostname: string, options: LookupOptions, callback: Callback) => void {
+  const cache = new Map<string, Entry>();
+
+  const answer = (entry: Entry, wanted: LookupOptions, callback: Callback) => {
+    if (entry.error) return callback(entry.error, '');
+    const addresses = (entry.addresses ?? []).filter((a) => !wanted.family || a.family === wanted.family);
+    if (addresses.length === 0) {
+      const error: NodeJS.ErrnoException = Object.assign(new Error('no address of the requested family'), {
+        code: 'ENOTFOUND',
+      });
+      return callback(error, '');
+    }
+    if (wanted.all) return callback(null, addresses);
+    const first = addresses[0] as LookupAddress;
+    callback(null, first.address, first.family);
+  };
+
+  return (hostname, wanted, callback) => {
+    const now = Date.now();
+    const key = `${hostname}|${wanted.hints ?? 0}`;
+    const cached = cache.get(key);
+    if (cached?.waiting) {
+      cached.waiting.push((entry) => answer(entry, wanted, callback));
+      return;
+    }
+    if (cached && cached.expires > now) return answer(cached, wanted, callback);
+    const entry: Entry = { expires: Number.POSITIVE_INFINITY, waiting: [] };
+    cache.delete(key);
+    cache.set(key, entry);
+    if (cache.size > options.maxEntries) cache.delete(cache.keys().next().value as string);
+    const lookupOptions: LookupAllOptions = { all: true, ...(wanted.hints ? { hints: wanted.hints } : {}) };
+    resolve(hostname, lookupOptions, (error, addresses) => {
+      const waiting = entry.waiting ?? [];
+      delete entry.waiting;
+      if (error) {
+        entry.error = error;
+        entry.expires = Date.now() + options.errorTtlMs;
+      } else {
+        entry.addresses = addresses;
+        entry.expires = Date.now() + options.ttlMs;
+      }
+      answer(entry, wanted, callback);
+      for (const resume of waiting) resume(entry);
+    });
+  };
+}
