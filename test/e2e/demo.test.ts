@@ -294,11 +294,15 @@ describe('examples', { concurrency: true }, () => {
     assert.ok(failedAt > down && failedAt < up, `payments FAILED outside the outage${context}`);
     assert.ok(lastHealthy > firstFailed, `payments not HEALTHY again after FAILED${context}`);
     assert.equal(health.at(-1)?.to, 'HEALTHY', `payments health at the end${context}`);
-    // The circuit opening is logged before the health change it causes.
+    // The circuit opening is logged before the health change it causes. (The call that opens the
+    // circuit is counted first, so its failure ratio may already have made the host FAILED: then the
+    // opening causes no further change.)
     const failedByCircuit = timeline.findIndex((event) =>
       /^health \w+ → FAILED: circuit open/.test(event.text),
     );
-    assert.ok(failedByCircuit > opened, `FAILED (circuit open) after the circuit opened${context}`);
+    if (failedByCircuit >= 0) {
+      assert.ok(failedByCircuit > opened, `FAILED (circuit open) after the circuit opened${context}`);
+    }
     // The other hosts have health events only, and none of them FAILED.
     for (const event of parseTimeline(summary)) {
       if (event.host === 'payments') continue;
