@@ -7,15 +7,20 @@
  */
 import { Agent, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { createResilientFetch } from '../src/index.ts';
+import type { OtelClientId, OtelClientName } from './otel.ts';
 
 export interface Client {
   /** Name used in the tables and the JSON. */
   readonly name: ClientName;
   /** Name accepted by `--client`. */
-  readonly id: ClientId;
+  readonly id: ClientId | OtelClientId;
   /** GET `url`, read the whole body, and resolve with its length in bytes. */
   get(url: string): Promise<number>;
   close(): Promise<void>;
+  /** Called before each run (warm-up or round), outside the measured window (`--otel` clients only). */
+  readonly beforeRun?: (() => void) | undefined;
+  /** Called after each run, outside the measured window (`--otel` clients only). */
+  readonly afterRun?: (() => Promise<void>) | undefined;
 }
 
 /** `--client` id -> table name, in table order; native fetch first, as every ratio is taken against it. */
@@ -28,7 +33,7 @@ export const clientNames = {
   'native-undici8': 'native fetch on undici 8',
 } as const;
 export type ClientId = keyof typeof clientNames;
-export type ClientName = (typeof clientNames)[ClientId];
+export type ClientName = (typeof clientNames)[ClientId] | OtelClientName;
 
 function checkStatus(status: number, name: ClientName): void {
   if (status !== 200) throw new Error(`${name}: unexpected status ${status}`);

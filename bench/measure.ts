@@ -64,6 +64,7 @@ async function measure(
   durationMs: number,
   upstream: Upstream,
 ): Promise<Sample> {
+  client.beforeRun?.();
   globalThis.gc?.();
   const withLatency = config.concurrency === 1;
   const latenciesMs: number[] = [];
@@ -85,6 +86,7 @@ async function measure(
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const serverCpuUs = (await upstream.cpuUs()) - serverCpu0;
+  await client.afterRun?.();
   return { requests, elapsedMs, cpuUs: cpu.user + cpu.system, serverCpuUs, latenciesMs };
 }
 

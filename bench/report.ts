@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { CellResult, ClientSummary } from './measure.ts';
-import type { Spread } from './stats.ts';
+import type { SpanCount } from './otel.ts';
+import { bootstrapMedianInterval, type Spread, spreadOf } from './stats.ts';
 
 export interface Environment {
   readonly cpu: string;
@@ -108,10 +109,13 @@ export interface Headline {
   readonly cpuRatio: number | null;
 }
 
-/** Met only when the whole 95 % interval of the median ratio clears the target. */
-function verdict(low: number, high: number, target: number): string {
-  if (low >= target) return 'target met';
-  if (high < target) return 'target missed';
+/**
+ * Met only when the whole 95 % interval of the median ratio clears the target (`>=`, or strictly above
+ * it for `>`).
+ */
+function verdict(low: number, high: number, target: number, op: '>=' | '>' = '>='): string {
+  if (op === '>=' ? low >= target : low > target) return 'target met';
+  if (op === '>=' ? high < target : high <= target) return 'target missed';
   return 'inconclusive: the interval straddles the target';
 }
 
@@ -141,4 +145,88 @@ export function headline(
     ratio: ratio.median,
     cpuRatio: cpuRatio.median,
   };
+}
+
+export interface PairedHeadline {
+  readonly client: string;
+  readonly against: string;
+  readonly target: string;
+  /** Median of the per-round req/s ratios client / against, with its 95 % bootstrap interval. */
+  readonly ratio: number | null;
+  readonly interval: { readonly low: number; readonly high: number } | null;
+  /** Median of the per-round CPU-per-request ratios against / client (read like a throughput ratio). */
+  readonly cpuRatio: number | null;
+  readonly verdict: string;
+  readonly lines: readonly string[];
+}
+
+/**
+ * `client` against any other client of the 64 B x 16 cell (not only the baseline): each round's req/s
+ * ratio of the two, paired within the round as the table's ratios are, its median and 95 % interval,
+ * and the CPU per request of both.
+ */
+export function pairedHeadline(
+  cells: readonly CellResult[],
+  client: string,
+  against: string,
+  target: number,
+  op: '>=' | '>',
+): PairedHeadline {
+  const cell = cells.find((c) => c.size === 64 && c.concurrency === 16);
+  const a = cell?.clients.find((s) => s.client === client);
+  const b = cell?.clients.find((s) => s.client === against);
+  const x = (value: number) => `${value.toFixed(2)}x`;
+  const targetText = `${op} ${x(target)}`;
+  if (!cell || !a || !b) {
+    const line = `${client} vs ${against} at 16 concurrent, 64 B: not measured`;
+    return {
+      client,
+      against,
+      target: targetText,
+      ratio: null,
+      interval: null,
+      cpuRatio: null,
+      verdict: 'not measured',
+      lines: [line],
+    };
+  }
+  const rps = (r: ClientSummary['rounds'][number]) => r.requests / (r.elapsedMs / 1000);
+  const cpu = (r: ClientSummary['rounds'][number]) => r.cpuUs / r.requests;
+  const pairs = a.rounds.flatMap((r, i) => {
+    const other = b.rounds[i];
+    return other ? [{ rps: rps(r) / rps(other), cpu: cpu(other) / cpu(r) }] : [];
+  });
+  const ratio = spreadOf(pairs.map((p) => p.rps));
+  const cpuRatio = spreadOf(pairs.map((p) => p.cpu));
+  const ci = bootstrapMedianInterval(pairs.map((p) => p.rps));
+  const result = verdict(ci.low, ci.high, target, op);
+  return {
+    client,
+    against,
+    target: targetText,
+    ratio: ratio.median,
+    interval: ci,
+    cpuRatio: cpuRatio.median,
+    verdict: result,
+    lines: [
+      `${client} vs ${against} at 16 concurrent, 64 B: ${x(ratio.median)} (target ${targetText})`,
+      `  req/s ratio: median of ${pairs.length} per-round ratios; 95% CI of the median ${x(ci.low)}-${x(ci.high)} ` +
+        `(${result}); middle half ${x(ratio.p25)}-${x(ratio.p75)}; min ${x(ratio.min)}, max ${x(ratio.max)}`,
+      `  CPU per request: ${a.cpuUsPerRequest.median.toFixed(0)} µs vs ${b.cpuUsPerRequest.median.toFixed(0)} µs; ` +
+        `per-round ratio ${against} / ${client}: ${range(cpuRatio, 2, 'x')}`,
+    ],
+  };
+}
+
+/** Spans exported per client (all runs, warm-up included) by instrumentation scope, per request. */
+export function formatSpanCounts(counts: readonly SpanCount[]): string {
+  const lines = counts.map(({ client, requests, spans }) => {
+    const total = Object.values(spans).reduce((sum, n) => sum + n, 0);
+    const scopes = Object.entries(spans)
+      .map(([scope, n]) => `${scope} ${n}`)
+      .join(', ');
+    const perRequest = requests > 0 ? (total / requests).toFixed(3) : '-';
+    return `  ${client}: ${requests} requests, ${total} spans (${perRequest} per request)${scopes ? `: ${scopes}` : ''}`;
+  });
+  return ['Spans exported per client (warm-up included):', ...lines].join('\n');
 }

@@ -6,11 +6,16 @@
  *   npm run bench -- --quick                        short run (~20 s); BENCH_QUICK=1 does the same
  *   npm run bench -- --rounds 40 --json results.json
  *   npm run bench -- --cell 64x16 --client resilient --rounds 100   one cell, native vs resilientFetch
+ *   npm run bench -- --otel --rounds 60             telemetry: native fetch vs resilientFetch with an
+ *                                                   OpenTelemetry SDK, vs fetch + instrumentation-undici,
+ *                                                   vs cockatiel around that (bench/otel.ts), 64 B x 16
  *
  * Options: --rounds N, --duration-ms N (per client per round), --warmup-ms N (per client per cell),
  * --cell SIZExCONCURRENCY (repeatable; SIZE is 64 or 65536), --client ID (repeatable: resilient,
  * undici-fetch, undici-request, and native-undici8 which is not in the default set; native is always
- * run), --json FILE (every figure, per round too).
+ * run), --json FILE (every figure, per round too), --otel (the telemetry clients instead: resilient-otel,
+ * undici-otel, cockatiel-otel, and resilient-noop which is not in the default set; only the 64x16 cell
+ * unless --cell says otherwise).
  *
  * The server runs in its own process, so process.cpuUsage() here counts the clients' work alone.
  * Rounds are interleaved (each round runs every client once, the order rotated each round) and medians
@@ -21,7 +26,16 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Client, ClientId } from './clients.ts';
 import { type CellResult, runCell } from './measure.ts';
-import { describeEnvironment, formatEnvironment, formatTables, headline } from './report.ts';
+import type { OtelClientId, OtelSdk } from './otel.ts';
+import {
+  describeEnvironment,
+  formatEnvironment,
+  formatSpanCounts,
+  formatTables,
+  headline,
+  type PairedHeadline,
+  pairedHeadline,
+} from './report.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
 
 /** The bodies bench/server.ts serves. */
@@ -43,6 +57,7 @@ interface Config {
   readonly clients: readonly string[];
   readonly json: string | undefined;
   readonly quick: boolean;
+  readonly otel: boolean;
 }
 
 function positiveInt(value: string | undefined, fallback: number, flag: string): number {
@@ -79,6 +94,7 @@ function parseConfig(): Config {
       cell: { type: 'string', multiple: true, default: [] },
       client: { type: 'string', multiple: true, default: [] },
       json: { type: 'string' },
+      otel: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick || process.env.BENCH_QUICK === '1';
@@ -87,9 +103,15 @@ function parseConfig(): Config {
     rounds: positiveInt(values.rounds, quick ? 4 : 24, '--rounds'),
     durationMs: positiveInt(values['duration-ms'], quick ? 120 : 200, '--duration-ms'),
     warmupMs: positiveInt(values['warmup-ms'], quick ? 100 : 400, '--warmup-ms'),
-    cells: values.cell.length > 0 ? values.cell.map(parseCell) : allCells(),
+    cells:
+      values.cell.length > 0
+        ? values.cell.map(parseCell)
+        : values.otel
+          ? [{ size: 64, concurrency: 16 }]
+          : allCells(),
     clients: values.client,
     json: values.json,
+    otel: values.otel,
   };
 }
 
@@ -107,6 +129,26 @@ async function loadClients(ids: readonly string[]): Promise<{ clients: Client[];
       throw new RangeError(`--client must be one of ${known.join(', ')}, received ${id}`);
   }
   return { clients: createClients(ids as ClientId[]), nativeDispatcher };
+}
+
+/**
+ * `--otel`: registers the SDK for the whole process, then builds the telemetry clients (after fetch's
+ * first call, for the same reason as above, and after the SDK, because the API has no proxy meter).
+ */
+async function loadOtelClients(
+  ids: readonly string[],
+): Promise<{ clients: Client[]; nativeDispatcher: string; sdk: OtelSdk }> {
+  await (await fetch('data:,warm')).arrayBuffer();
+  const { assertNativeBaseline } = await import('./clients.ts');
+  const { otelClientNames, registerSdk } = await import('./otel.ts');
+  const known = Object.keys(otelClientNames);
+  for (const id of ids) {
+    if (!known.includes(id))
+      throw new RangeError(`with --otel, --client must be one of ${known.join(', ')}, received ${id}`);
+  }
+  const sdk = registerSdk();
+  const clients = sdk.createClients(ids as OtelClientId[]);
+  return { clients, nativeDispatcher: assertNativeBaseline(), sdk };
 }
 
 async function runMatrix(
@@ -133,11 +175,83 @@ function describeMethod(config: Config): string {
   );
 }
 
+/** `--otel`: the table, the three ratios issue 5 and issue 7 ask for, span counts and a scrape. */
+async function mainOtel(config: Config): Promise<void> {
+  const env = describeEnvironment();
+  const { clients, nativeDispatcher, sdk } = await loadOtelClients(config.clients);
+  const { otelClientNames, otelTargets } = await import('./otel.ts');
+  const upstream = await startUpstream();
+  const perCell = (clients.length * (config.warmupMs + config.rounds * config.durationMs)) / 1000;
+  process.stderr.write(
+    `bench --otel: ${config.cells.length} cell(s), ~${perCell.toFixed(0)} s each, upstream at ${upstream.origin}\n`,
+  );
+  try {
+    const startedAt = new Date().toISOString();
+    const cells = await runMatrix(clients, config, upstream);
+    const resilient = otelClientNames['resilient-otel'];
+    const heads: PairedHeadline[] = [
+      pairedHeadline(cells, resilient, 'native fetch', otelTargets.vsNative, '>='),
+      pairedHeadline(
+        cells,
+        resilient,
+        otelClientNames['undici-otel'],
+        otelTargets.vsUndiciInstrumentation,
+        '>',
+      ),
+      pairedHeadline(cells, resilient, otelClientNames['cockatiel-otel'], otelTargets.vsCockatiel, '>='),
+    ];
+    const spans = sdk.spanCounts();
+    const scrape = await sdk.scrape();
+    console.log(
+      [
+        `# resilient-fetch telemetry benchmark (--otel), ${startedAt}`,
+        formatEnvironment(env),
+        `native fetch dispatcher: ${nativeDispatcher} (Node's bundled undici); ${describeMethod(config)}`,
+        'one SDK registered for the whole run (always-on sampler, BatchSpanProcessor to a counting exporter, ' +
+          'PrometheusExporter as a pull reader, W3C propagator, AsyncLocalStorage context); ' +
+          'instrumentation-undici enabled only around the runs of the clients that name it',
+        '',
+        formatTables(cells),
+        '',
+        ...heads.flatMap((head) => head.lines),
+        '',
+        formatSpanCounts(spans),
+        '',
+        'Prometheus scrape at the end (duration histogram counts, warm-up included):',
+        ...scrape.map((line) => `  ${line}`),
+      ].join('\n'),
+    );
+    const leaked = spans.find((s) => s.client === 'native fetch' && Object.keys(s.spans).length > 0);
+    if (leaked)
+      process.stderr.write('WARNING: the native fetch baseline produced spans: it was instrumented\n');
+    if (config.json) {
+      const data = {
+        startedAt,
+        env,
+        nativeDispatcher,
+        config,
+        targets: otelTargets,
+        headlines: heads,
+        spans,
+        scrape,
+        cells,
+      };
+      writeFileSync(config.json, `${JSON.stringify(data, null, 2)}\n`);
+      process.stderr.write(`wrote ${config.json}\n`);
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    await upstream.stop();
+    await sdk.shutdown();
+  }
+}
+
 async function main(): Promise<void> {
   const config = parseConfig();
-  const env = describeEnvironment();
   if (!globalThis.gc)
     process.stderr.write('note: run with --expose-gc (npm run bench does) to collect between runs\n');
+  if (config.otel) return mainOtel(config);
+  const env = describeEnvironment();
   const { clients, nativeDispatcher } = await loadClients(config.clients);
   const upstream = await startUpstream();
   const perCell = (clients.length * (config.warmupMs + config.rounds * config.durationMs)) / 1000;

@@ -133,7 +133,9 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   };
 
   const attemptDuration: Histogram = meter.createHistogram(semconv.METRIC_HTTP_CLIENT_REQUEST_DURATION, {
-    description: 'Duration of HTTP client requests (one per attempt), to the response headers.',
+    // instrumentation-undici's wording: exporters keep one description per metric name, and warn when
+    // two sources disagree.
+    description: 'Measures the duration of outbound HTTP requests.',
     unit: 's',
     advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
   });
