@@ -18,7 +18,6 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
-  type UpDownCounter,
 } from '@opentelemetry/api';
 import type { BreakerTransition } from './breaker.ts';
 import type { CallOutcome, HealthStatus } from './health.ts';
@@ -125,11 +124,13 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
 
   // Hosts named in metric attributes: the first `maxHosts`, then `_other`.
   const named = new Set<string>();
+  const OTHER = '_other';
+  const hostLabel = (host: string): string =>
+    named.has(host) || (named.size < options.maxHosts && named.add(host)) ? host : OTHER;
   const metricHost = (host: string): Attributes => {
-    if (named.has(host) || (named.size < options.maxHosts && named.add(host))) {
-      return { [semconv.ATTR_SERVER_ADDRESS]: addressOf(host), [semconv.ATTR_SERVER_PORT]: portOf(host) };
-    }
-    return { [semconv.ATTR_SERVER_ADDRESS]: '_other' };
+    const label = host === OTHER ? OTHER : hostLabel(host);
+    if (label === OTHER) return { [semconv.ATTR_SERVER_ADDRESS]: OTHER };
+    return { [semconv.ATTR_SERVER_ADDRESS]: addressOf(label), [semconv.ATTR_SERVER_PORT]: portOf(label) };
   };
 
   const attemptDuration: Histogram = meter.createHistogram(semconv.METRIC_HTTP_CLIENT_REQUEST_DURATION, {
@@ -139,13 +140,20 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     unit: 's',
     advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
   });
-  const activeRequests: UpDownCounter = meter.createUpDownCounter(
-    semconv.METRIC_HTTP_CLIENT_ACTIVE_REQUESTS,
-    {
+  // Attempts waiting for their headers, per scheme and host. Observed at collection time rather than
+  // recorded twice per attempt: every recording hashes its attributes, and this one needs none per call.
+  const active = new Map<string, number>();
+  meter
+    .createObservableUpDownCounter(semconv.METRIC_HTTP_CLIENT_ACTIVE_REQUESTS, {
       description: 'Attempts waiting for their response headers.',
       unit: '{request}',
-    },
-  );
+    })
+    .addCallback((result) => {
+      for (const [key, count] of active) {
+        const [scheme, label] = key.split('|') as [string, string];
+        result.observe(count, { ...metricHost(label), [semconv.ATTR_URL_SCHEME]: scheme });
+      }
+    });
   const callDuration = meter.createHistogram(semconv.METRIC_CALL_DURATION, {
     description: 'Duration of calls, all attempts and backoffs included, by outcome.',
     unit: 's',
@@ -228,7 +236,10 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
         [semconv.ATTR_URL_SCHEME]: scheme,
         ...metricHost(call.host),
       };
-      activeRequests.add(1, metricAttributes);
+      // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
+      // instrument keeps reporting an attribute set's last value when it is no longer observed.
+      const activeKey = `${scheme}|${hostLabel(call.host)}`;
+      active.set(activeKey, (active.get(activeKey) ?? 0) + 1);
       const recordMetric = !undiciInstrumentationActive();
       let ended = false;
       return {
@@ -239,7 +250,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
           if (ended) return;
           ended = true;
           try {
-            activeRequests.add(-1, metricAttributes);
+            active.set(activeKey, (active.get(activeKey) ?? 1) - 1);
             const attributes: Attributes = { ...metricAttributes };
             if (response) {
               attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;

@@ -123,8 +123,17 @@ describe('telemetry', () => {
     const hanging = await startServer(() => {});
     const controller = new AbortController();
     const pending = rfetch(hanging.url, { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('stop')), 30);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const activeNow = (await points(reader, 'http.client.active_requests')).find(
+      (p) => p.attributes['server.port'] === hanging.port,
+    );
+    assert.equal(activeNow?.value, 1, 'the waiting attempt is counted as active');
+    controller.abort(new Error('stop'));
     await assert.rejects(pending, /stop/);
+    const activeAfter = (await points(reader, 'http.client.active_requests')).find(
+      (p) => p.attributes['server.port'] === hanging.port,
+    );
+    assert.ok(activeAfter === undefined || activeAfter.value === 0, 'and no longer once it ended');
     await hanging.close();
     const closed = await startServer(() => {});
     await closed.close(); // its port is now free: connections are refused
