@@ -319,6 +319,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       startedAt: Date.now(),
       attempts: 0,
       href: hrefOf(input),
+      allowH2: policy.pool.allowH2,
       telemetry,
     };
     return runCall(call, send);

@@ -34,6 +34,28 @@ export interface PoolOptions {
    * @default 60_000
    */
   bodyTimeoutMs?: number | undefined;
+  /**
+   * TLS settings of the connections (per host through `hosts`): extra CAs, a client certificate, the
+   * name to verify. Passed to `tls.connect`.
+   * @default {}
+   */
+  tls?: TlsOptions | undefined;
+  /**
+   * Offer HTTP/2 by ALPN; a server that accepts gets HTTP/2, others HTTP/1.1.
+   * @default false (as Node's fetch)
+   */
+  allowH2?: boolean | undefined;
+}
+
+/** The `tls.connect` options resilient-fetch passes through. */
+export interface TlsOptions {
+  ca?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  cert?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  key?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  passphrase?: string | undefined;
+  /** @default true */
+  rejectUnauthorized?: boolean | undefined;
+  servername?: string | undefined;
 }
 
 /** How the delay between attempts grows. */
@@ -366,6 +388,8 @@ export const defaults = {
     connectTimeoutMs: 30_000,
     headersTimeoutMs: 60_000,
     bodyTimeoutMs: 60_000,
+    tls: {},
+    allowH2: false,
   },
   retry: {
     strategy: 'exponential',
@@ -483,12 +507,30 @@ const checkGroup =
     validateGroup(value, path, validators, allowFalse);
   };
 
+const checkPem: Validator = (value, path) => {
+  const ok = (v: unknown) => typeof v === 'string' || Buffer.isBuffer(v);
+  if (!(ok(value) || (Array.isArray(value) && value.every(ok)))) {
+    fail(TypeError, path, 'a string, a Buffer, or an array of them', value);
+  }
+};
+
+const tlsValidators: Validators<TlsOptions> = {
+  ca: checkPem,
+  cert: checkPem,
+  key: checkPem,
+  passphrase: checkString,
+  rejectUnauthorized: checkBoolean,
+  servername: checkString,
+};
+
 const poolValidators: Validators<PoolOptions> = {
   connections: checkNumber(1, true),
   keepAliveTimeoutMs: checkNumber(1, true, maxTimerMs),
   connectTimeoutMs: checkNumber(1, true, maxTimerMs),
   headersTimeoutMs: checkNumber(1, true, maxTimerMs),
   bodyTimeoutMs: checkNumber(1, true, maxTimerMs),
+  tls: (value, path) => validateGroup(value, path, tlsValidators),
+  allowH2: checkBoolean,
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {

@@ -81,6 +81,8 @@ export interface Call {
   attempts: number;
   /** The request URL as given (for `url.full`, redacted there). */
   readonly href: string;
+  /** The host's pool may negotiate HTTP/2. */
+  readonly allowH2: boolean;
   readonly telemetry: Telemetry;
 }
 

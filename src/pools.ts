@@ -72,7 +72,8 @@ const NodeAgent = findNodeAgent();
 
 function agentOptions(pool: HostPolicy['pool'], lookup: unknown): object {
   return {
-    ...(lookup ? { connect: { lookup } } : {}),
+    connect: { ...pool.tls, ...(lookup ? { lookup } : {}) },
+    allowH2: pool.allowH2,
     connections: pool.connections,
     // undici keeps a socket for the server's `Keep-Alive: timeout` hint, capped at keepAliveMaxTimeout,
     // or for keepAliveTimeout when there is no hint: both set to our value, a socket is kept no longer

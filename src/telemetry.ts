@@ -78,6 +78,8 @@ export interface CallInfo {
   readonly host: string;
   readonly method: string;
   readonly href: string;
+  /** HTTP/2 may be negotiated: the protocol version is then unknown (Response does not tell). */
+  readonly allowH2: boolean;
 }
 
 /** One attempt's span and timing. */

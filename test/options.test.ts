@@ -13,6 +13,8 @@ describe('resolveOptions', () => {
       connectTimeoutMs: 30_000,
       headersTimeoutMs: 60_000,
       bodyTimeoutMs: 60_000,
+      tls: {},
+      allowH2: false,
     });
     assert.deepEqual(resolved.timeout, { attemptMs: 60_000, deadlineMs: 120_000, deadlineCoversBody: false });
     assert.ok(resolved.retry);
