@@ -22,6 +22,7 @@ import { createTelemetry } from './telemetry.ts';
 import {
   createNodeFetchTransport,
   type FetchInit,
+  hasAppGlobalDispatcher,
   isDictionary,
   nativeFetch,
   normaliseInit,
@@ -38,11 +39,12 @@ export interface ResilientFetchStats {
   /** Policy state per host (`hostname:port`) called so far. */
   readonly hosts: Record<string, HostStats>;
   /**
-   * Which undici drives the pools: `node`, the Agent class of the undici bundled with Node (no adapter,
-   * native speed); `undici8`, npm undici 8 behind `Dispatcher1Wrapper`, used when the app replaced the
-   * global dispatcher before resilient-fetch loaded.
+   * What carries the calls: `node`, our pools of Node's own undici Agent class (no adapter, native speed);
+   * `global`, the global dispatcher somebody else chose (the app's ProxyAgent or MockAgent, Node's
+   * EnvHttpProxyAgent under `NODE_USE_ENV_PROXY`), used as Node's fetch uses it: policies and telemetry
+   * still apply, our pool options do not.
    */
-  readonly transport: 'node' | 'undici8';
+  readonly transport: 'node' | 'global';
 }
 
 /** A host's health status moved. */
@@ -371,7 +373,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       state: lifecycle.state,
       inFlight: lifecycle.inFlight,
       pools: pools.stats(),
-      transport: pools.backend,
+      transport: hasAppGlobalDispatcher() ? 'global' : 'node',
       hosts: Object.fromEntries(
         [...hosts].map(([host, state]) => [
           host,

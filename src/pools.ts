@@ -4,9 +4,10 @@
  *
  * Which Agent: Node's own fetch speaks the dispatcher interface of the undici bundled with Node. Its own
  * `Agent` class (reached through the default global dispatcher, which is one) drives Node's fetch with no
- * adapter, measured at native fetch's speed. npm undici 8's `Agent` needs `Dispatcher1Wrapper` between the
- * two, measured about 4-8% slower (BENCHMARKS.md), so it is only the fallback, for when the app replaced
- * the global dispatcher before this module loaded and Node's class cannot be found.
+ * adapter, measured at native fetch's speed. npm undici 8's `Agent` behind `Dispatcher1Wrapper` (measured
+ * 3-9% slower, BENCHMARKS.md) is only built when Node's class cannot be found, which happens when the
+ * global dispatcher was not Node's default at load; calls then go to that dispatcher (see
+ * `hasAppGlobalDispatcher`), so those pools only keep the interface whole.
  */
 import { createCachingLookup } from './dns.ts';
 import type { HostPolicy, ResolvedOptions } from './options.ts';
@@ -69,6 +70,14 @@ function findNodeAgent(): AgentClass | undefined {
 
 // Resolved once, at load: './undici.ts' has made Node fill the slot with its default Agent.
 const NodeAgent = findNodeAgent();
+
+/**
+ * Whether the global dispatcher found at load is Node's own default (a plain Agent of Node's undici). If it
+ * is anything else, somebody chose it before resilient-fetch loaded: Node itself for
+ * `NODE_USE_ENV_PROXY` (an EnvHttpProxyAgent), or the app (a ProxyAgent, a MockAgent, an undici 8 Agent).
+ * That choice is respected, as Node's fetch would respect it.
+ */
+export const isDefaultGlobalDispatcherNodes = NodeAgent !== undefined;
 
 function agentOptions(pool: HostPolicy['pool'], lookup: unknown): object {
   return {

@@ -11,6 +11,7 @@
 // Loaded for its side effect: the global-dispatcher slot is filled (by Node's own default) before the
 // snapshot below is taken.
 import './undici.ts';
+import { isDefaultGlobalDispatcherNodes } from './pools.ts';
 import type { Dispatcher } from './undici.ts';
 
 /** `RequestInit` as Node's fetch reads it, including its `dispatcher` extension. */
@@ -85,12 +86,14 @@ const slots = globalThis as unknown as Record<symbol, unknown>;
 const defaultGlobalDispatcher = slots[kGlobalDispatcher];
 
 /**
- * True when the app has set its own global dispatcher (a ProxyAgent, an EnvHttpProxyAgent, a MockAgent in
- * its tests) since this module loaded. Recognised by identity, not type: a plain `Agent` the app set is
+ * True when the global dispatcher is not Node's own default: the app set one (a ProxyAgent, an
+ * EnvHttpProxyAgent, a MockAgent in its tests) after this module loaded, or one was there before it loaded
+ * (Node's EnvHttpProxyAgent under `NODE_USE_ENV_PROXY`, or the app's). Recognised by identity, not type: a plain `Agent` the app set is
  * as much its choice as a ProxyAgent. Such a dispatcher is used as Node's fetch would use it, and so it
  * bypasses our pools.
  */
-export const hasAppGlobalDispatcher = (): boolean => slots[kGlobalDispatcher] !== defaultGlobalDispatcher;
+export const hasAppGlobalDispatcher = (): boolean =>
+  !isDefaultGlobalDispatcherNodes || slots[kGlobalDispatcher] !== defaultGlobalDispatcher;
 
 /** A transport over Node's own fetch. */
 export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch): Transport {

@@ -208,21 +208,58 @@ describe('per-host pools', () => {
     await wide.close();
   });
 
-  it("drives Node's own undici Agent, and falls back to undici 8 when the app replaced the global dispatcher first", async () => {
+  it("drives Node's own undici Agent, and uses a global dispatcher the app set before loading it", async () => {
     assert.equal(createResilientFetch().stats().transport, 'node');
     const src = new URL('../src/index.ts', import.meta.url).href;
     const server = await startServer((_req, res) => res.end('ok'));
     const result = await runScriptInChild(
       `const { Agent, setGlobalDispatcher } = await import('undici');
-       setGlobalDispatcher(new Agent());
+       let seen = 0;
+       setGlobalDispatcher(new Agent().compose((dispatch) => (opts, handler) => { seen++; return dispatch(opts, handler); }));
        const { createResilientFetch } = await import(${JSON.stringify(src)});
        const rfetch = createResilientFetch();
        const text = await (await rfetch(${JSON.stringify(server.url)})).text();
-       console.log(rfetch.stats().transport, text, Object.keys(rfetch.stats().pools).length);
+       console.log(rfetch.stats().transport, text, seen, Object.keys(rfetch.stats().pools).length);
        await rfetch.close();`,
     );
     await server.close();
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), 'undici8 ok 1');
+    assert.equal(
+      result.stdout.trim(),
+      'global ok 1 0',
+      "the app's dispatcher carried the call, not our pools",
+    );
+  });
+
+  it('goes through the proxy Node uses for NODE_USE_ENV_PROXY / HTTP_PROXY, as native fetch does', async () => {
+    const target = await startServer((req, res) => res.end(`target saw ${req.url}`));
+    // A CONNECT proxy (undici tunnels through HTTP proxies) that counts its tunnels.
+    let tunnels = 0;
+    const proxy = await startServer((_req, res) => res.writeHead(405).end());
+    proxy.server.on('connect', (req, socket) => {
+      tunnels++;
+      const [host, port] = String(req.url).split(':');
+      const upstream = net.connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(socket).pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    const src = new URL('../src/index.ts', import.meta.url).href;
+    const result = await runScriptInChild(
+      `const { createResilientFetch } = await import(${JSON.stringify(src)});
+       const native = await (await fetch(${JSON.stringify(`${target.url}/native`)})).text();
+       const rfetch = createResilientFetch();
+       const ours = await (await rfetch(${JSON.stringify(`${target.url}/ours`)})).text();
+       console.log(JSON.stringify([native, ours, rfetch.stats().transport]));
+       await rfetch.close();`,
+      { env: { NODE_USE_ENV_PROXY: '1', HTTP_PROXY: proxy.url, NO_PROXY: '' } },
+    );
+    await proxy.close();
+    await target.close();
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), ['target saw /native', 'target saw /ours', 'global']);
+    assert.equal(tunnels, 2, 'both calls went through the proxy');
   });
 });
