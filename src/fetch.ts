@@ -17,7 +17,7 @@ import {
   resolveRequestPolicy,
 } from './options.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
-import { createPools, type OriginPoolStats } from './pools.ts';
+import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
 import { createTelemetry } from './telemetry.ts';
 import {
   createNodeFetchTransport,
@@ -115,8 +115,6 @@ export interface ResilientFetch extends ResilientFetchMethods {
   (input: string | URL | Request, init?: ResilientRequestInit): Promise<Response>;
 }
 
-const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
-
 /** The health of a host never called (or forgotten). */
 const unknownHealth = (host: string): HostHealth => ({
   host,
@@ -136,7 +134,6 @@ const unknownHealth = (host: string): HostHealth => ({
 const isOpen = (circuit: string | undefined): boolean =>
   circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
 
-/** `hostname:port` of an http(s) URL; undefined for any other scheme or an unparsable URL. */
 /** The URL string fetch will request, as the caller gave it. */
 const hrefOf = (input: unknown): string =>
   typeof input === 'string'
@@ -147,17 +144,10 @@ const hrefOf = (input: unknown): string =>
         ? input.url
         : String(input);
 
-function hostOfInput(input: unknown): string | undefined {
-  const url = URL.parse(hrefOf(input));
-  if (url === null) return undefined;
-  const port = url.port || defaultPorts[url.protocol];
-  return port === undefined ? undefined : `${url.hostname}:${port}`;
-}
-
 /** A host key from what a user passes to resetCircuit()/isolate(): `hostname:port` or a URL. */
 function hostKey(value: string): string {
   if (typeof value === 'string' && value.includes('://')) {
-    const host = hostOfInput(value);
+    const host = hostOfUrl(value);
     if (host) return host;
   }
   if (typeof value !== 'string' || !/^[^\s/]+:\d+$/.test(value)) {
@@ -295,7 +285,8 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     init: ResilientRequestInit | undefined,
     fetchInit: FetchInit,
   ): Promise<Response> {
-    const host = hostOfInput(input);
+    const href = hrefOf(input);
+    const host = hostOfUrl(href);
     // data:, blob:, and URLs fetch will refuse: no host, no policy; Node's fetch answers as it does.
     if (host === undefined) return send({ input, init: fetchInit });
     const state = hostState(host);
@@ -315,12 +306,12 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       policy,
       signal,
       shutdown: shutdown.signal,
-      hostOf: hostOfInput,
+      hostOf: hostOfUrl,
       hostStateOf: hostState,
       report,
       startedAt: Date.now(),
       attempts: 0,
-      href: hrefOf(input),
+      href,
       allowH2: policy.pool.allowH2,
       telemetry,
     };

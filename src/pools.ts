@@ -32,8 +32,6 @@ export interface OriginPoolStats {
 export interface PoolSet {
   /** The dispatcher handed to Node's fetch as `init.dispatcher`. */
   readonly dispatcher: Dispatcher;
-  /** `node` (Node's own undici Agent) or `undici8` (npm undici 8 behind Dispatcher1Wrapper). */
-  readonly backend: 'node' | 'undici8';
   /** One entry per origin that currently has a pool, keyed by origin (`http://host:port`). */
   stats(): Record<string, OriginPoolStats>;
   /** Resolves once every response has ended (or `signal` aborts) and every pool is closed. */
@@ -44,11 +42,19 @@ export interface PoolSet {
 
 const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
-/** `hostname:port` of an origin string, with the scheme's default port filled in. */
-export function hostOf(origin: string): string {
-  const url = new URL(origin);
-  return `${url.hostname}:${url.port || defaultPorts[url.protocol] || ''}`;
+/**
+ * `hostname:port` of an http(s) URL, the scheme's default port filled in: the one host key of this
+ * library. Undefined for any other scheme or an unparsable URL.
+ */
+export function hostOfUrl(href: string): string | undefined {
+  const url = URL.parse(href);
+  if (url === null) return undefined;
+  const port = url.port || defaultPorts[url.protocol];
+  return port === undefined ? undefined : `${url.hostname}:${port}`;
 }
+
+/** `hostname:port` of a pool's origin (always http or https). */
+const hostOf = (origin: string): string => hostOfUrl(origin) ?? origin;
 
 /** The subset of an undici Agent (either version) we use. */
 interface AgentLike {
@@ -149,7 +155,6 @@ export function createPools(options: ResolvedOptions, policyFor: (host: string) 
 
   return {
     dispatcher: (hasOverrides ? router : main.dispatcher) as unknown as Dispatcher,
-    backend: NodeAgent ? 'node' : 'undici8',
     stats() {
       const out: Record<string, OriginPoolStats> = {};
       for (const { agent } of entries) {
