@@ -5,6 +5,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CircuitStateName } from './breaker.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
+import { createFastTransport } from './fast-transport.ts';
 import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
 import {
@@ -16,6 +17,7 @@ import {
   resolveOptions,
   resolveRequestPolicy,
 } from './options.ts';
+import { isOwnDispatcher } from './own-dispatchers.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
 import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
 import { createTelemetry } from './telemetry.ts';
@@ -163,7 +165,7 @@ type AnyFetch = (...args: unknown[]) => Promise<Response>;
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
   const pools = createPools(resolved, (host) => policyForHost(resolved, host));
-  const transport = createNodeFetchTransport();
+  const transport = createFastTransport(createNodeFetchTransport(), isOwnDispatcher);
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
   // Aborted by destroy(): ends calls waiting in a backoff, which no pool knows about.

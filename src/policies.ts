@@ -7,6 +7,7 @@ import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } fro
 import { CircuitOpenError, isResilientFetchError, timeoutError } from './errors.ts';
 import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
 import { ATTR_REASON, EVENT_RETRY } from './semconv.ts';
 import type { AttemptScope, Telemetry } from './telemetry.ts';
@@ -378,7 +379,9 @@ function trackingDispatcher(
     tracker.active++;
     return (inner.dispatch as (o: unknown, h: unknown) => boolean)(opts, new EndTap(handler, tracker));
   };
-  return { dispatch } as unknown as FetchInit['dispatcher'];
+  const wrapper = { dispatch };
+  if (isOwnDispatcher(inner)) markOwnDispatcher(wrapper);
+  return wrapper as unknown as FetchInit['dispatcher'];
 }
 
 /**

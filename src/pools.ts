@@ -11,6 +11,7 @@
  */
 import { createCachingLookup } from './dns.ts';
 import type { HostPolicy, ResolvedOptions } from './options.ts';
+import { markOwnDispatcher } from './own-dispatchers.ts';
 import { type Dispatcher, Dispatcher1Wrapper, Agent as Undici8Agent } from './undici.ts';
 
 /** A snapshot of one origin's pool, as undici's `PoolStats` reports it. */
@@ -153,8 +154,11 @@ export function createPools(options: ResolvedOptions, policyFor: (host: string) 
   const busy = () =>
     entries.some((entry) => Object.values(entry.agent.stats).some((s) => s.running > 0 || s.pending > 0));
 
+  const dispatcher = hasOverrides ? router : main.dispatcher;
+  // Node's own Agents speak the handler interface the fast transport uses; the undici 8 fallback does not.
+  if (NodeAgent) markOwnDispatcher(dispatcher);
   return {
-    dispatcher: (hasOverrides ? router : main.dispatcher) as unknown as Dispatcher,
+    dispatcher: dispatcher as unknown as Dispatcher,
     stats() {
       const out: Record<string, OriginPoolStats> = {};
       for (const { agent } of entries) {

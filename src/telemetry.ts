@@ -82,6 +82,38 @@ export interface CallInfo {
   readonly allowH2: boolean;
 }
 
+/**
+ * A copy of the caller's headers (or the Request's) with the trace context set: the caller's objects are
+ * never mutated. A record stays a record and an array of pairs an array, so the names keep the casing
+ * the caller gave (a `Headers` object would lower-case them for any reader but fetch) and the request
+ * stays one the fast transport takes; a `Headers` object is copied as a `Headers` object.
+ */
+function withContext(
+  headers: RequestInit['headers'],
+  input: string | URL | Request,
+  carrier: Record<string, string>,
+  keys: string[],
+): NonNullable<RequestInit['headers']> {
+  const isCarried = (name: unknown) => typeof name === 'string' && keys.includes(name.toLowerCase());
+  if (headers === undefined && !(input instanceof Request)) return carrier;
+  if (Array.isArray(headers)) {
+    const pairs = headers.filter((pair) => !(Array.isArray(pair) && isCarried(pair[0])));
+    for (const key of keys) pairs.push([key, carrier[key] as string]);
+    return pairs;
+  }
+  const proto = typeof headers === 'object' && headers !== null ? Object.getPrototypeOf(headers) : undefined;
+  if ((proto === Object.prototype || proto === null) && Object.getOwnPropertySymbols(headers).length === 0) {
+    const record: Record<string, string> = {};
+    for (const name of Object.keys(headers as object)) {
+      if (!isCarried(name)) record[name] = (headers as Record<string, string>)[name] as string;
+    }
+    return Object.assign(record, carrier);
+  }
+  const copy = new Headers(headers ?? (input as Request).headers);
+  for (const key of keys) copy.set(key, carrier[key] as string);
+  return copy;
+}
+
 /** One attempt's span and timing. */
 export interface AttemptScope {
   /** The attempt's init, with trace context headers when a propagator produced any. */
@@ -227,10 +259,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       let attemptInit = init;
       const keys = Object.keys(carrier);
       if (keys.length > 0) {
-        // A copy of the caller's headers (or the Request's): the caller's objects are never mutated.
-        const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-        for (const key of keys) headers.set(key, carrier[key] as string);
-        attemptInit = { ...init, headers };
+        attemptInit = { ...init, headers: withContext(init.headers, input, carrier, keys) };
       }
       const started = performance.now();
       const metricAttributes: Attributes = {
