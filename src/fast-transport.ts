@@ -29,7 +29,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import type { Transport } from './transport.ts';
+import type { OutboundRequest, Transport } from './transport.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */
 interface Handler {
@@ -392,8 +392,16 @@ class Exchange {
   #dump = false;
   readonly #onAbort: (() => void) | undefined;
 
-  constructor(plan: Plan, resolve: (response: Response) => void, reject: (error: unknown) => void) {
+  readonly #sent: { fast: number };
+
+  constructor(
+    plan: Plan,
+    sent: { fast: number },
+    resolve: (response: Response) => void,
+    reject: (error: unknown) => void,
+  ) {
     this.#plan = plan;
+    this.#sent = sent;
     this.#resolve = resolve;
     this.#reject = reject;
     if (plan.signal !== undefined) {
@@ -410,6 +418,7 @@ class Exchange {
     const trailingQuestionMark =
       url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === '?';
     this.#abort = undefined;
+    this.#sent.fast++;
     try {
       plan.dispatcher.dispatch(
         {
@@ -480,9 +489,14 @@ class Exchange {
     }
     let response: Response;
     try {
-      response = new Response(body, { status, statusText, headers: pairs });
+      // The constructor takes 200-599; fetch hands over any status the parser accepted (to 999).
+      response = new Response(body, { status: status > 599 ? 200 : status, statusText, headers: pairs });
+      if (status > 599) {
+        Object.defineProperty(response, 'status', { value: status });
+        Object.defineProperty(response, 'ok', { value: false });
+      }
     } catch (error) {
-      // A status Response cannot carry (600-999) or a header value it refuses.
+      // A header value the Headers class refuses (the parser is more lenient).
       this.#fail(fetchFailed(error));
       return true;
     }
@@ -678,15 +692,26 @@ function urlWithoutFragment(url: URL): string {
   return url.href.slice(0, url.href.length - url.hash.length);
 }
 
+/** A transport that counts the requests it sent itself (`fast`) and through its fallback (`fetch`). */
+export type FastTransport = Transport & { readonly sent: { fast: number; fetch: number } };
+
 /**
  * The fast transport, falling back to `fallback` (Node's fetch) for every request it does not take.
  * `isOwn` tells our pools (Node's bundled undici, whose core calls the handler interface used here).
  */
-export function createFastTransport(fallback: Transport, isOwn: (dispatcher: unknown) => boolean): Transport {
-  return (request) => {
+export function createFastTransport(
+  fallback: Transport,
+  isOwn: (dispatcher: unknown) => boolean,
+): FastTransport {
+  const sent = { fast: 0, fetch: 0 };
+  const transport = (request: OutboundRequest): Promise<Response> => {
     const plan = planOf(request.input, request.init as Record<string, unknown>, isOwn);
-    if (plan === undefined) return fallback(request);
+    if (plan === undefined) {
+      sent.fetch++;
+      return fallback(request);
+    }
     if (plan.signal?.aborted) return Promise.reject(plan.signal.reason);
-    return new Promise<Response>((resolve, reject) => new Exchange(plan, resolve, reject).send());
+    return new Promise<Response>((resolve, reject) => new Exchange(plan, sent, resolve, reject).send());
   };
+  return Object.assign(transport, { sent });
 }

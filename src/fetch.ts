@@ -47,6 +47,14 @@ export interface ResilientFetchStats {
    * still apply, our pool options do not.
    */
   readonly transport: 'node' | 'global';
+  /**
+   * Requests sent so far, by route: `fast`, dispatched on our pools directly (src/fast-transport.ts;
+   * each attempt and each redirect hop counts); `fetch`, handed to Node's fetch (each attempt counts once,
+   * its redirects are followed inside fetch): any request the fast transport does not reproduce exactly,
+   * such as a `Request` input, a `Headers` object, a stream, Blob or FormData body, a redirect mode other
+   * than `follow`, or a dispatcher that is not ours.
+   */
+  readonly sent: { readonly fast: number; readonly fetch: number };
 }
 
 /** A host's health status moved. */
@@ -367,6 +375,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       inFlight: lifecycle.inFlight,
       pools: pools.stats(),
       transport: hasAppGlobalDispatcher() ? 'global' : 'node',
+      sent: { fast: transport.sent.fast, fetch: transport.sent.fetch },
       hosts: Object.fromEntries(
         [...hosts].map(([host, state]) => [
           host,

@@ -1625,4 +1625,12 @@ describe('fetch contract: resilientFetch observes as native fetch does', () => {
       assert.deepStrictEqual(resilient, native);
     });
   }
+
+  // resilientFetch sends the requests it can reproduce exactly itself (src/fast-transport.ts) and the
+  // rest through Node's fetch; the cases above must have held both routes to the contract.
+  it('both routes were exercised: the fast transport and Node fetch', () => {
+    const { fast, fetch } = rfetch.stats().sent;
+    assert.ok(fast >= 60, `fast transport sent ${fast} requests`);
+    assert.ok(fetch >= 20, `Node's fetch sent ${fetch} requests`);
+  });
 });

@@ -1,0 +1,348 @@
+/**
+ * The fast transport (src/fast-transport.ts): which requests it takes, and the parts of Node's fetch it
+ * reproduces that the contract test (test/contract.test.ts) does not reach: zstd and stacked codings,
+ * odd statuses and Location values, backpressure on a large body, and what an abort or a cancel does
+ * to the connection. Where a behaviour is fetch's, the same request is made with Node's fetch and the two
+ * observations must be equal.
+ *
+ * Run: node --test test/fast-transport.test.ts
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, gzipSync, zstdCompressSync } from 'node:zlib';
+import { createResilientFetch, type ResilientFetch } from '../src/index.ts';
+
+const nativeFetch = globalThis.fetch;
+const text = 'fast transport body: '.repeat(16);
+
+/** Raw responses by path, written on the socket as they are (then the socket is ended). */
+const raw: Record<string, Buffer> = {
+  '/zstd': response('content-encoding: zstd', zstdCompressSync(text)),
+  '/gzip-then-br': response('content-encoding: gzip, br', brotliCompressSync(gzipSync(text))),
+  '/split-coding': response(
+    ['content-encoding: gzip', 'content-encoding: br'],
+    brotliCompressSync(gzipSync(text)),
+  ),
+  '/unknown-coding': response('content-encoding: snappy', Buffer.from(text)),
+  '/six-codings': response('content-encoding: gzip, gzip, gzip, gzip, gzip, gzip', Buffer.from('x')),
+  '/status-999': Buffer.from('HTTP/1.1 999 Weird\r\ncontent-length: 2\r\n\r\nok'),
+  '/location-utf8': Buffer.concat([
+    Buffer.from('HTTP/1.1 302 Found\r\nlocation: /caf'),
+    Buffer.from('é', 'utf8'),
+    Buffer.from('\r\ncontent-length: 0\r\n\r\n'),
+  ]),
+  '/location-ftp': Buffer.from(
+    'HTTP/1.1 302 Found\r\nlocation: ftp://127.0.0.1/x\r\ncontent-length: 0\r\n\r\n',
+  ),
+  '/redirect-no-location': Buffer.from('HTTP/1.1 302 Found\r\ncontent-length: 5\r\n\r\nstays'),
+};
+
+function response(headers: string | string[], body: Buffer): Buffer {
+  const lines = Array.isArray(headers) ? headers : [headers];
+  return Buffer.concat([
+    Buffer.from(`HTTP/1.1 200 OK\r\n${lines.join('\r\n')}\r\ncontent-length: ${body.length}\r\n\r\n`),
+    body,
+  ]);
+}
+
+let rawOrigin: string;
+let rawServer: ReturnType<typeof createServer>;
+/** Paths the raw server was asked for, in order. */
+const rawSeen: string[] = [];
+
+/** What code written for fetch observes of a call: the Response and its body, or the rejection. */
+async function observe(f: typeof fetch, url: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await f(url);
+  } catch (error) {
+    return { rejected: describe_(error) };
+  }
+  let body: unknown;
+  try {
+    body = await res.text();
+  } catch (error) {
+    body = { failed: describe_(error) };
+  }
+  return {
+    status: res.status,
+    ok: res.ok,
+    statusText: res.statusText,
+    url: res.url.replace(rawOrigin, '<origin>'),
+    redirected: res.redirected,
+    type: res.type,
+    headers: [...res.headers],
+    body,
+  };
+}
+
+function describe_(error: unknown): unknown {
+  if (!(error instanceof Error)) return { value: String(error) };
+  const cause = (error as { cause?: unknown }).cause;
+  return {
+    name: error.name,
+    message: error.message,
+    className: error.constructor.name,
+    cause: cause === undefined ? undefined : describe_(cause),
+  };
+}
+
+describe('fast transport', () => {
+  let rfetch: ResilientFetch;
+
+  before(async () => {
+    rawServer = createServer((socket) => {
+      socket.once('data', (chunk) => {
+        const path = chunk.toString('latin1').split(' ')[1] ?? '';
+        rawSeen.push(path);
+        socket.end(raw[path] ?? Buffer.from('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'));
+      });
+      socket.on('error', () => {});
+    });
+    rawServer.listen(0, '127.0.0.1');
+    await once(rawServer, 'listening');
+    rawOrigin = `http://127.0.0.1:${(rawServer.address() as AddressInfo).port}`;
+    rfetch = createResilientFetch({ retry: false, circuitBreaker: false });
+  });
+
+  after(async () => {
+    await rfetch.close({ drainTimeoutMs: 1000 });
+    rawServer.close();
+  });
+
+  it('takes string and URL inputs with string, bytes and URLSearchParams bodies and record or array headers', async () => {
+    const server = await startEcho();
+    try {
+      const before = rfetch.stats().sent;
+      const calls: Array<Promise<Response>> = [
+        rfetch(`${server.origin}/a`),
+        rfetch(new URL(`${server.origin}/b`)),
+        rfetch(`${server.origin}/c`, { method: 'POST', body: 'text', headers: { 'X-Case': 'kept' } }),
+        rfetch(`${server.origin}/d`, {
+          method: 'put',
+          body: new Uint8Array([1, 2, 3]),
+          headers: [['x-a', '1']],
+        }),
+        rfetch(`${server.origin}/e`, { method: 'PATCH', body: new URLSearchParams({ q: '1' }) }),
+      ];
+      for (const res of await Promise.all(calls)) assert.equal((await res.text()).startsWith('echo '), true);
+      const after = rfetch.stats().sent;
+      assert.equal(after.fast - before.fast, 5);
+      assert.equal(after.fetch - before.fetch, 0);
+      // The caller's casing reaches the wire (fetch sends the name as first given).
+      assert.ok(server.seen.some((r) => r.rawHeaders.includes('X-Case')));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('hands to Node fetch what it does not reproduce: Request, Headers, FormData, streams, Blob, other redirect modes', async () => {
+    const server = await startEcho();
+    try {
+      const before = rfetch.stats().sent;
+      const stream = new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('s'));
+          c.close();
+        },
+      });
+      const form = new FormData();
+      form.set('a', 'b');
+      const calls = [
+        rfetch(new Request(`${server.origin}/r`)),
+        rfetch(`${server.origin}/h`, { headers: new Headers({ 'x-a': '1' }) }),
+        rfetch(`${server.origin}/f`, { method: 'POST', body: form }),
+        rfetch(`${server.origin}/s`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit),
+        rfetch(`${server.origin}/b`, { method: 'POST', body: new Blob(['b']) }),
+        rfetch(`${server.origin}/m`, { redirect: 'manual' }),
+        rfetch(`${server.origin}/c`, { cache: 'no-store' }),
+        rfetch(`${server.origin}/i`, { headers: { 'if-none-match': '"x"' } }),
+      ];
+      for (const res of await Promise.all(calls)) assert.equal(res.status, 200);
+      const after = rfetch.stats().sent;
+      assert.equal(after.fetch - before.fetch, calls.length);
+      assert.equal(after.fast - before.fast, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  for (const path of ['/zstd', '/gzip-then-br', '/split-coding', '/unknown-coding', '/six-codings']) {
+    it(`decodes ${path.slice(1)} as Node's fetch does`, async () => {
+      const native = await observe(nativeFetch, `${rawOrigin}${path}`);
+      const fast = await observe(rfetch, `${rawOrigin}${path}`);
+      assert.deepEqual(fast, native);
+      if (path === '/zstd' || path.includes('br') || path === '/split-coding') {
+        assert.equal((native as { body: unknown }).body, text);
+      }
+    });
+  }
+
+  it('a status above 599 resolves with that status, not ok, as fetch does', async () => {
+    const native = await observe(nativeFetch, `${rawOrigin}/status-999`);
+    const fast = await observe(rfetch, `${rawOrigin}/status-999`);
+    assert.deepEqual(fast, native);
+    assert.equal((native as { status: number }).status, 999);
+  });
+
+  it('a non-ASCII Location is read as UTF-8; a non-HTTP Location and a 3xx without Location as fetch does', async () => {
+    for (const path of ['/location-utf8', '/location-ftp', '/redirect-no-location']) {
+      rawSeen.length = 0;
+      const native = await observe(nativeFetch, `${rawOrigin}${path}`);
+      const nativeSeen = [...rawSeen];
+      rawSeen.length = 0;
+      const fast = await observe(rfetch, `${rawOrigin}${path}`);
+      assert.deepEqual(fast, native, path);
+      assert.deepEqual(rawSeen, nativeSeen, path);
+    }
+    assert.deepEqual(rawSeen, ['/redirect-no-location']);
+  });
+
+  it('clone() keeps url, redirected and type; the prototype is the global Response', async () => {
+    const server = await startEcho();
+    try {
+      const res = await rfetch(`${server.origin}/redirect-once`);
+      const copy = res.clone();
+      for (const r of [res, copy]) {
+        assert.equal(Object.getPrototypeOf(r), Response.prototype);
+        assert.equal(r.url, `${server.origin}/target`);
+        assert.equal(r.redirected, true);
+        assert.equal(r.type, 'basic');
+      }
+      assert.equal(await copy.text(), await res.text());
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a large body is pulled as it is read: the server is held back while the reader waits', async () => {
+    const size = 64 * 1024 * 1024;
+    let written = 0;
+    let blocked = false;
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(size) });
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (written < size) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            blocked = true;
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const res = await rfetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/big`);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Socket buffers on both sides hold a few MiB at most; the rest waits for the reader.
+      assert.equal(blocked, true);
+      assert.ok(written < size / 2, `server wrote ${written} of ${size} bytes while the reader waited`);
+      let total = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+      }
+      assert.ok(total > size / 2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('an abort while the body streams errors the body with the reason and closes that connection', async () => {
+    const server = await startEcho();
+    try {
+      const controller = new AbortController();
+      const res = await rfetch(`${server.origin}/hang-body`, { signal: controller.signal });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      assert.equal(new TextDecoder().decode(first.value), 'partial');
+      const reason = new Error('stop');
+      controller.abort(reason);
+      await assert.rejects(reader.read(), (error) => error === reason);
+      await server.waitForClosedSockets(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a fully read body leaves its connection for the next call; cancelling the body closes it', async () => {
+    const server = await startEcho();
+    try {
+      for (let i = 0; i < 6; i++) await (await rfetch(`${server.origin}/${i}`)).text();
+      // Read bodies give their sockets back: six calls in a row share at most two sockets (Node's fetch
+      // also opens a second one, as the first is freed just after its body ends), and none is closed.
+      assert.ok(server.sockets.size <= 2, `${server.sockets.size} sockets for 6 sequential calls`);
+      assert.equal(server.closedSockets(), 0);
+      const res = await rfetch(`${server.origin}/hang-body`);
+      await res.body?.cancel();
+      await server.waitForClosedSockets(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+interface EchoServer {
+  readonly origin: string;
+  readonly seen: Array<{ url: string; rawHeaders: string[] }>;
+  readonly sockets: Set<Socket>;
+  waitForClosedSockets(count: number): Promise<void>;
+  closedSockets(): number;
+  close(): Promise<void>;
+}
+
+/** An HTTP server that echoes, redirects `/redirect-once` to `/target`, and half-answers `/hang-body`. */
+async function startEcho(): Promise<EchoServer> {
+  const seen: EchoServer['seen'] = [];
+  const sockets = new Set<Socket>();
+  let closed = 0;
+  const server: Server = createHttpServer((req, res) => {
+    seen.push({ url: req.url ?? '', rawHeaders: req.rawHeaders });
+    req.resume();
+    if (req.url === '/redirect-once') {
+      res.writeHead(302, { location: '/target', 'content-length': '0' }).end();
+    } else if (req.url === '/hang-body') {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+    } else {
+      res.end(`echo ${req.method} ${req.url}`);
+    }
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => closed++);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    sockets,
+    closedSockets: () => closed,
+    async waitForClosedSockets(count) {
+      const until = Date.now() + 2000;
+      while (closed < count) {
+        if (Date.now() > until) throw new Error(`expected ${count} closed sockets, saw ${closed}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
