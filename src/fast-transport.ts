@@ -186,6 +186,7 @@ interface Plan {
   redirects: number;
   /** A redirect left the request's first origin: fetch's response tainting becomes `cors`. */
   cors: boolean;
+  onRedirect: OutboundRequest['onRedirect'];
 }
 
 /** The plan for a request the fast path reproduces exactly, or undefined to hand it to Node's fetch. */
@@ -257,6 +258,7 @@ function planOf(
     origin: url.origin,
     signal,
     redirects: 0,
+    onRedirect: undefined,
     cors: false,
   };
 }
@@ -617,6 +619,12 @@ class Exchange {
     // Tainting is sticky: coming back to the first origin does not make the response basic again.
     if (next.origin !== plan.origin) plan.cors = true;
     plan.url = next;
+    const set = plan.onRedirect?.(status, next.href, plan.method);
+    if (set !== undefined) {
+      for (const name of Object.keys(set)) {
+        plan.headers.set(name.toLowerCase(), { name, value: set[name] as string });
+      }
+    }
     // The redirect's own body finishes on its connection, ignored (its hop is `followed`).
     queueMicrotask(() => this.send());
   }
@@ -710,6 +718,7 @@ export function createFastTransport(
       sent.fetch++;
       return fallback(request);
     }
+    plan.onRedirect = request.onRedirect;
     if (plan.signal?.aborted) return Promise.reject(plan.signal.reason);
     return new Promise<Response>((resolve, reject) => new Exchange(plan, sent, resolve, reject).send());
   };

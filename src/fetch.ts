@@ -321,6 +321,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       report,
       startedAt: Date.now(),
       attempts: 0,
+      sent: 0,
       href,
       allowH2: policy.pool.allowH2,
       telemetry,

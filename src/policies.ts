@@ -80,6 +80,8 @@ export interface Call {
   readonly startedAt: number;
   /** Attempts sent so far. */
   attempts: number;
+  /** Requests sent so far: every attempt, and every redirect hop a transport followed itself. */
+  sent: number;
   /** The request URL as given (for `url.full`, redacted there). */
   readonly href: string;
   /** The host's pool may negotiate HTTP/2. */
@@ -194,7 +196,7 @@ async function attempt(
   Attempt & { controller: AbortController; tracker: DispatchTracker | undefined; scope: AttemptScope }
 > {
   call.attempts++;
-  const scope = call.telemetry.attempt(call, call.input, init, call.attempts - 1);
+  const scope = call.telemetry.attempt(call, call.input, init, call.sent);
   init = scope.init;
   const tracker = timeout.deadlineCoversBody ? { active: 0, timer: undefined } : undefined;
   if (tracker) init = { ...init, dispatcher: trackingDispatcher(init.dispatcher, tracker) } as FetchInit;
@@ -210,12 +212,14 @@ async function attempt(
     );
   const timer = setTimeout(onTimeout, Math.max(0, byDeadline ? remaining : timeout.attemptMs));
   try {
-    const response = await scope.run(() => transport({ input: call.input, init: { ...init, signal } }));
+    const request = { input: call.input, init: { ...init, signal }, onRedirect: scope.redirect };
+    const response = await scope.run(() => transport(request));
     return { response, controller, tracker, scope };
   } catch (error) {
     return { error, controller, tracker, scope };
   } finally {
     clearTimeout(timer);
+    call.sent += scope.requests;
   }
 }
 

@@ -9,6 +9,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import {
   type Attributes,
+  type Context,
   context,
   createContextKey,
   type Histogram,
@@ -22,6 +23,8 @@ import {
 import type { BreakerTransition } from './breaker.ts';
 import type { CallOutcome, HealthStatus } from './health.ts';
 import type { ResolvedTelemetry } from './options.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
+import { hostOfUrl } from './pools.ts';
 import { errorCodeOf } from './retry.ts';
 import * as semconv from './semconv.ts';
 import type { FetchInit } from './transport.ts';
@@ -114,6 +117,56 @@ function withContext(
   return copy;
 }
 
+/** The connection a request went out on. */
+interface Peer {
+  address: string | undefined;
+  port: number | undefined;
+  protocol: '1.1' | '2' | undefined;
+}
+
+/** Handler of each request we dispatched while a span records -> where to note its connection. */
+const peers = new WeakMap<object, Peer>();
+let handlerKey: symbol | null | undefined;
+
+/**
+ * undici publishes `client:sendHeaders` with the socket a request is written to; its request object
+ * holds the handler it was dispatched with (a symbol-keyed field, found once by its description).
+ * Subscribed once, the first time a recording span taps a dispatcher.
+ */
+function onSendHeaders(message: unknown): void {
+  const { request, socket } = message as { request: Record<symbol, unknown>; socket?: unknown };
+  if (handlerKey === undefined) {
+    handlerKey = Object.getOwnPropertySymbols(request).find((key) => key.description === 'handler') ?? null;
+  }
+  if (handlerKey === null) return;
+  const handler = request[handlerKey];
+  const peer = typeof handler === 'object' && handler !== null ? peers.get(handler) : undefined;
+  if (peer === undefined || typeof socket !== 'object' || socket === null) return;
+  const s = socket as { remoteAddress?: string; remotePort?: number; alpnProtocol?: string | false };
+  peer.address = s.remoteAddress;
+  peer.port = s.remotePort;
+  peer.protocol = s.alpnProtocol === 'h2' ? '2' : '1.1';
+}
+let subscribed = false;
+
+/** A dispatcher that notes each request's handler, so that its connection can be told to `peer`. */
+function tapDispatcher(
+  inner: NonNullable<FetchInit['dispatcher']>,
+  peer: Peer,
+): NonNullable<FetchInit['dispatcher']> {
+  if (!subscribed) {
+    subscribed = true;
+    diagnosticsChannel.subscribe('undici:client:sendHeaders', onSendHeaders);
+  }
+  const dispatch = (options: unknown, handler: object) => {
+    peers.set(handler, peer);
+    return (inner.dispatch as (o: unknown, h: unknown) => boolean)(options, handler);
+  };
+  const tap = { dispatch };
+  if (isOwnDispatcher(inner)) markOwnDispatcher(tap);
+  return tap as unknown as NonNullable<FetchInit['dispatcher']>;
+}
+
 /** One attempt's span and timing. */
 export interface AttemptScope {
   /** The attempt's init, with trace context headers when a propagator produced any. */
@@ -122,6 +175,14 @@ export interface AttemptScope {
   run<T>(fn: () => Promise<T>): Promise<T>;
   /** Records a span event (retry decisions). */
   event(name: string, attributes: Attributes): void;
+  /**
+   * The transport follows a redirect itself: the hop that answered `status` ends as a request of its
+   * own, a new span starts for `method` on `next` (resend count + 1), and the trace context for its
+   * headers is returned.
+   */
+  redirect(status: number, next: string, method: string): Record<string, string> | undefined;
+  /** Requests this attempt sent so far: 1, plus one per redirect hop the transport followed itself. */
+  readonly requests: number;
   /** Ends the attempt: a response, or an error (`aborted`: the caller's abort, not an error). */
   end(response: Response | undefined, error: unknown, aborted: boolean): void;
 }
@@ -236,72 +297,120 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       }
     });
 
+  /** One request on the wire: its CLIENT span, its start, its metric attributes. */
+  interface Hop {
+    readonly span: Span;
+    readonly context: Context;
+    readonly started: number;
+    readonly resend: number;
+    readonly metricAttributes: Attributes;
+    readonly activeKey: string;
+  }
+  const startHop = (method: string, href: string, host: string, resend: number, parent: Context): Hop => {
+    const scheme = href.startsWith('https:') ? 'https' : 'http';
+    const spanAttributes: Attributes = {
+      [semconv.ATTR_HTTP_REQUEST_METHOD]: method,
+      [semconv.ATTR_SERVER_ADDRESS]: addressOf(host),
+      [semconv.ATTR_SERVER_PORT]: portOf(host),
+      [semconv.ATTR_URL_FULL]: redactUrl(href, redacted),
+      [semconv.ATTR_URL_SCHEME]: scheme,
+    };
+    if (resend > 0) spanAttributes[semconv.ATTR_HTTP_REQUEST_RESEND_COUNT] = resend;
+    const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes: spanAttributes }, parent);
+    // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
+    // instrument keeps reporting an attribute set's last value when it is no longer observed.
+    const activeKey = `${scheme}|${hostLabel(host)}`;
+    active.set(activeKey, (active.get(activeKey) ?? 0) + 1);
+    return {
+      span,
+      context: trace.setSpan(parent, span),
+      started: performance.now(),
+      resend,
+      metricAttributes: {
+        [semconv.ATTR_HTTP_REQUEST_METHOD]: method,
+        [semconv.ATTR_URL_SCHEME]: scheme,
+        ...metricHost(host),
+      },
+      activeKey,
+    };
+  };
+
   return {
     attempt(call, input, init, resend) {
       const parent = context.active();
-      const scheme = call.href.startsWith('https:') ? 'https' : 'http';
-      const spanAttributes: Attributes = {
-        [semconv.ATTR_HTTP_REQUEST_METHOD]: call.method,
-        [semconv.ATTR_SERVER_ADDRESS]: addressOf(call.host),
-        [semconv.ATTR_SERVER_PORT]: portOf(call.host),
-        [semconv.ATTR_URL_FULL]: redactUrl(call.href, redacted),
-        [semconv.ATTR_URL_SCHEME]: scheme,
-      };
-      if (resend > 0) spanAttributes[semconv.ATTR_HTTP_REQUEST_RESEND_COUNT] = resend;
-      const span: Span = tracer.startSpan(
-        call.method,
-        { kind: SpanKind.CLIENT, attributes: spanAttributes },
-        parent,
-      );
-      const spanContext = trace.setSpan(parent, span);
+      const recordMetric = !undiciInstrumentationActive();
+      // The connection each hop went out on, filled in from undici's `client:sendHeaders` channel.
+      const peer: Peer = { address: undefined, port: undefined, protocol: undefined };
+      let hop = startHop(call.method, call.href, call.host, resend, parent);
       const carrier: Record<string, string> = {};
-      propagation.inject(spanContext, carrier);
+      propagation.inject(hop.context, carrier);
       let attemptInit = init;
       const keys = Object.keys(carrier);
       if (keys.length > 0) {
-        attemptInit = { ...init, headers: withContext(init.headers, input, carrier, keys) };
+        attemptInit = { ...attemptInit, headers: withContext(init.headers, input, carrier, keys) };
       }
-      const started = performance.now();
-      const metricAttributes: Attributes = {
-        [semconv.ATTR_HTTP_REQUEST_METHOD]: call.method,
-        [semconv.ATTR_URL_SCHEME]: scheme,
-        ...metricHost(call.host),
-      };
-      // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
-      // instrument keeps reporting an attribute set's last value when it is no longer observed.
-      const activeKey = `${scheme}|${hostLabel(call.host)}`;
-      active.set(activeKey, (active.get(activeKey) ?? 0) + 1);
-      const recordMetric = !undiciInstrumentationActive();
+      if (hop.span.isRecording() && attemptInit.dispatcher !== undefined) {
+        attemptInit = { ...attemptInit, dispatcher: tapDispatcher(attemptInit.dispatcher, peer) };
+      }
       let ended = false;
+      const finish = (response: { status: number } | undefined, error: unknown, aborted: boolean) => {
+        active.set(hop.activeKey, (active.get(hop.activeKey) ?? 1) - 1);
+        const { span } = hop;
+        const attributes: Attributes = { ...hop.metricAttributes };
+        const protocol = peer.protocol ?? (call.allowH2 ? undefined : '1.1');
+        if (peer.address !== undefined) {
+          span.setAttribute(semconv.ATTR_NETWORK_PEER_ADDRESS, peer.address);
+          if (peer.port !== undefined) span.setAttribute(semconv.ATTR_NETWORK_PEER_PORT, peer.port);
+        }
+        if (response) {
+          attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
+          span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
+          if (protocol !== undefined) {
+            attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
+            span.setAttribute(semconv.ATTR_NETWORK_PROTOCOL_VERSION, protocol);
+          }
+          if (response.status >= 400) {
+            // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
+            attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
+            span.setAttribute(semconv.ATTR_ERROR_TYPE, String(response.status));
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+        } else if (!aborted) {
+          const type = errorCodeOf(error);
+          attributes[semconv.ATTR_ERROR_TYPE] = type;
+          span.setAttribute(semconv.ATTR_ERROR_TYPE, type);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        span.end();
+        if (recordMetric) attemptDuration.record((performance.now() - hop.started) / 1_000, attributes);
+      };
       return {
         init: attemptInit,
-        run: (fn) => context.with(spanContext.setValue(SUPPRESS_TRACING, true), fn),
-        event: (name, attributes) => span.addEvent(name, attributes),
+        get requests() {
+          return hop.resend - resend + 1;
+        },
+        run: (fn) => context.with(hop.context.setValue(SUPPRESS_TRACING, true), fn),
+        event: (name, attributes) => hop.span.addEvent(name, attributes),
+        redirect(status, next, method) {
+          if (ended) return undefined;
+          try {
+            // The hop that answered with the redirect is a request of its own (a span, a duration).
+            finish({ status }, undefined, false);
+            const host = hostOfUrl(next) ?? call.host;
+            hop = startHop(method, next, host, hop.resend + 1, parent);
+            peer.address = peer.port = peer.protocol = undefined;
+            const nextCarrier: Record<string, string> = {};
+            propagation.inject(hop.context, nextCarrier);
+            return nextCarrier;
+          } catch {
+            return undefined; // Telemetry never breaks a request.
+          }
+        },
         end(response, error, aborted) {
           if (ended) return;
           ended = true;
           try {
-            active.set(activeKey, (active.get(activeKey) ?? 1) - 1);
-            const attributes: Attributes = { ...metricAttributes };
-            if (response) {
-              attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
-              attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = '1.1';
-              span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
-              span.setAttribute(semconv.ATTR_NETWORK_PROTOCOL_VERSION, '1.1');
-              if (response.status >= 400) {
-                // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
-                attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
-                span.setAttribute(semconv.ATTR_ERROR_TYPE, String(response.status));
-                span.setStatus({ code: SpanStatusCode.ERROR });
-              }
-            } else if (!aborted) {
-              const type = errorCodeOf(error);
-              attributes[semconv.ATTR_ERROR_TYPE] = type;
-              span.setAttribute(semconv.ATTR_ERROR_TYPE, type);
-              span.setStatus({ code: SpanStatusCode.ERROR });
-            }
-            span.end();
-            if (recordMetric) attemptDuration.record((performance.now() - started) / 1_000, attributes);
+            finish(response, error, aborted);
           } catch {
             // Telemetry never breaks a request.
           }

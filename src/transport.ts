@@ -48,6 +48,13 @@ export interface OutboundRequest {
    * it is never mutated) and `dispatcher` set to the pools unless the caller chose one.
    */
   readonly init: FetchInit;
+  /**
+   * Called by a transport that follows redirects itself, before it sends the next hop (`method` on
+   * `next`), after a hop answered `status`; returns headers to set on the next hop (trace context).
+   */
+  readonly onRedirect?:
+    | ((status: number, next: string, method: string) => Record<string, string> | undefined)
+    | undefined;
 }
 
 export type Transport = (request: OutboundRequest) => Promise<Response>;

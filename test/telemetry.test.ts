@@ -109,6 +109,53 @@ describe('telemetry', () => {
     await rfetch.close();
   });
 
+  it('records the peer address and port of the connection each attempt went out on', async () => {
+    const rfetch = make();
+    // Both routes: the fast transport (a record of headers) and Node's fetch (a Headers object).
+    await (await rfetch(`${server.url}/a`, { headers: { 'x-a': '1' } })).text();
+    await (await rfetch(`${server.url}/b`, { headers: new Headers({ 'x-b': '1' }) })).text();
+    assert.equal(rfetch.stats().sent.fast, 1);
+    assert.equal(rfetch.stats().sent.fetch, 1);
+    const spans = exporter.getFinishedSpans();
+    assert.equal(spans.length, 2);
+    for (const span of spans) {
+      assert.equal(span.attributes['network.peer.address'], '127.0.0.1');
+      assert.equal(span.attributes['network.peer.port'], server.port);
+      assert.equal(span.attributes['network.protocol.version'], '1.1');
+    }
+    await rfetch.close();
+  });
+
+  it('makes each redirect hop the fast transport follows a span of its own, with its own traceparent', async () => {
+    const redirecting = await startServer((req, res) => {
+      seen.push(req.headers);
+      if (req.url === '/from') res.writeHead(302, { location: `${server.url}/to` }).end();
+      else res.writeHead(200).end('x');
+    });
+    const rfetch = make({ retry: { baseDelayMs: 5, jitter: 'none' }, circuitBreaker: false });
+    status = 503;
+    const res = await rfetch(`${redirecting.url}/from`, { headers: { 'X-Caller': '1' } });
+    assert.equal(res.status, 503);
+    assert.equal(res.redirected, true);
+    const spans = exporter.getFinishedSpans();
+    // Four attempts (1 + 3 retries), each a redirect hop and then the target: eight requests, eight spans.
+    assert.equal(spans.length, 8);
+    assert.equal(seen.length, 8);
+    spans.forEach((span, i) => {
+      const first = i % 2 === 0;
+      assert.equal(span.attributes['http.request.resend_count'], i === 0 ? undefined : i);
+      assert.equal(span.attributes['url.full'], first ? `${redirecting.url}/from` : `${server.url}/to`);
+      assert.equal(span.attributes['server.port'], first ? redirecting.port : server.port);
+      assert.equal(span.attributes['http.response.status_code'], first ? 302 : 503);
+      assert.equal(span.status.code, first ? SpanStatusCode.UNSET : SpanStatusCode.ERROR);
+      const { traceId, spanId } = span.spanContext();
+      assert.equal(seen[i]?.traceparent, `00-${traceId}-${spanId}-01`, `request ${i} carries its own span`);
+      assert.equal(seen[i]?.['x-caller'], '1');
+    });
+    await rfetch.close();
+    await redirecting.close();
+  });
+
   it('redacts credentials and signed query parameters in url.full', () => {
     const params = new Set(['sig', 'X-Amz-Signature']);
     assert.equal(
