@@ -5,6 +5,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createResilientFetch } from '../src/index.ts';
 import { causes } from './helpers/server.ts';
 
@@ -68,6 +69,33 @@ describe('TLS and HTTP/2', () => {
       'an HTTP/1.1-only server',
     );
     await withH2.close();
+  });
+
+  it('over HTTP/2 the fast transport answers as Node fetch does, and spans say protocol 2', async () => {
+    const tls = { ca: cert };
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const rfetch = createResilientFetch({
+      retry: false,
+      pool: { tls, allowH2: true },
+      telemetry: { tracerProvider },
+    });
+    const res = await rfetch(`https://localhost:${h2Port}/x`, {
+      method: 'POST',
+      body: 'b',
+      headers: { 'x-a': '1' },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.statusText, '', 'HTTP/2 has no reason phrase, as in Node fetch');
+    assert.equal(res.url, `https://localhost:${h2Port}/x`);
+    assert.equal(await res.text(), 'h2 2.0');
+    await (await rfetch(`https://localhost:${h1Port}/`)).text();
+    assert.equal(rfetch.stats().sent.fast, 2);
+    const [h2Span, h1Span] = exporter.getFinishedSpans();
+    assert.equal(h2Span?.attributes['network.protocol.version'], '2');
+    assert.equal(h2Span?.attributes['network.peer.port'], h2Port);
+    assert.equal(h1Span?.attributes['network.protocol.version'], '1.1');
+    await rfetch.close();
   });
 
   it('can skip verification for a host, and validates TLS options', async () => {
