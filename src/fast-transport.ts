@@ -633,7 +633,7 @@ class Exchange {
   }
 
   #close(): void {
-    this.#detach();
+    // The abort listener stays: as in fetch, an abort before the body is read errors it.
     const controller = this.#controller;
     if (controller === undefined) return;
     try {
@@ -675,7 +675,15 @@ class Exchange {
 
   /** The caller's signal aborted: a rejection with its reason, or the body errors with it. */
   #aborted(): void {
-    if (this.#done) return;
+    if (this.#done) {
+      // Received in full but not read to its end yet: fetch errors such a body too.
+      try {
+        this.#controller?.error(this.#plan.signal?.reason);
+      } catch {
+        // Read to its end, or cancelled: nothing left to error.
+      }
+      return;
+    }
     this.#done = true;
     const reason = this.#plan.signal?.reason;
     this.#abort?.(reason);

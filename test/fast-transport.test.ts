@@ -278,6 +278,32 @@ describe('fast transport', () => {
     }
   });
 
+  it('an abort after the body arrived but before it was read errors it, as fetch does; after reading, nothing', async () => {
+    const server = await startEcho();
+    try {
+      const observe = async (f: typeof fetch) => {
+        const controller = new AbortController();
+        const res = await f(`${server.origin}/small`, { signal: controller.signal });
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the whole body has arrived
+        controller.abort(new Error('late'));
+        const unread = await res.text().then(
+          (text) => ({ text }),
+          (error: Error) => ({ error: error.message }),
+        );
+        const read = new AbortController();
+        const res2 = await f(`${server.origin}/small`, { signal: read.signal });
+        const text = await res2.text();
+        read.abort(new Error('after'));
+        return { unread, text };
+      };
+      const native = await observe(nativeFetch);
+      assert.deepEqual(native, { unread: { error: 'late' }, text: 'echo GET /small' });
+      assert.deepEqual(await observe(rfetch), native);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a fully read body leaves its connection for the next call; cancelling the body closes it', async () => {
     const server = await startEcho();
     try {
