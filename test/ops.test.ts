@@ -297,7 +297,7 @@ describe('Grafana dashboard (examples/ops/grafana/dashboards/resilient-fetch.jso
         assert.match(target.expr, /server_address/, `${panel.title}: per host`);
   });
 
-  it('selects only metrics the alert rules and the app use (names checked against a live scrape in e2e)', () => {
+  it('selects only resilient-fetch metrics (each checked against a live scrape in test/e2e/prometheus.test.ts)', () => {
     const names = new Set(
       dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...metricNamesIn(t.expr)])),
     );

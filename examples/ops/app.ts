@@ -11,8 +11,8 @@
  * Configuration, all from the environment (a container's habit):
  *   UPSTREAMS                 comma-separated base URLs to call. Unset: starts examples/flaky-upstream.ts
  *                             in-process (llm, payments, speech on 127.0.0.1) and takes payments down for
- *                             OUTAGE_FOR_S seconds every OUTAGE_EVERY_S seconds (defaults 180 and 600; 0 = never),
- *                             so the circuit-open and host-failed alerts have something to fire on.
+ *                             OUTAGE_FOR_S seconds every OUTAGE_EVERY_S seconds (defaults 420 and 900; 0 = never):
+ *                             longer than the 5 minutes of the host-failed alert, so every outage fires it.
  *   LOCAL_UPSTREAM_PORTS      fixed ports of those local upstreams, `llm,payments,speech` (default: free
  *                             ports), so every instance of a fleet names the same hosts
  *   CONCURRENCY               loops per upstream, each making one call at a time (default 2)
@@ -110,8 +110,8 @@ const baseOptions: ResilientFetchOptions = {
 
 const concurrency = intFromEnv('CONCURRENCY', 2);
 const pauseMs = intFromEnv('PAUSE_MS', 200);
-const outageEveryS = intFromEnv('OUTAGE_EVERY_S', 600);
-const outageForS = intFromEnv('OUTAGE_FOR_S', 180);
+const outageEveryS = intFromEnv('OUTAGE_EVERY_S', 900);
+const outageForS = intFromEnv('OUTAGE_FOR_S', 420);
 const options = optionsFromEnv(baseOptions);
 let targets = upstreamsFromEnv();
 
