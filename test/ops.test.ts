@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { repoRoot } from './helpers/child.ts';
+import { repoRoot, runInChild } from './helpers/child.ts';
 import { metricNamesIn, requireTool, runTool } from './helpers/ops.ts';
 
 const ops = join(repoRoot, 'examples/ops');
@@ -303,5 +303,35 @@ describe('Grafana dashboard (examples/ops/grafana/dashboards/resilient-fetch.jso
     );
     assert.ok(names.size >= 7, [...names].join(', '));
     for (const name of names) assert.match(name, /^(resilient_fetch_|http_client_)/, name);
+  });
+});
+
+describe('example app (examples/ops/app.ts) configuration', () => {
+  const start = (env: NodeJS.ProcessEnv) =>
+    runInChild(['examples/ops/app.ts'], {
+      env: { OTEL_METRICS_EXPORTER: 'none', ...env },
+      timeoutMs: 10_000,
+    });
+
+  it('refuses a bad resilience option before starting anything, naming it', async () => {
+    const result = await start({ RESILIENT_FETCH_OPTIONS: '{"retry":{"maxRetries":-1}}' });
+    assert.equal(result.timedOut, false);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /option retry\.maxRetries must be an integer >= 0, received -1/);
+    assert.doesNotMatch(result.stdout, /"event":"ready"/);
+  });
+
+  it('refuses malformed variables with messages naming them', async () => {
+    const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ RESILIENT_FETCH_OPTIONS: '{retry' }, /RESILIENT_FETCH_OPTIONS must be JSON/],
+      [{ UPSTREAMS: 'ftp://example.com' }, /UPSTREAMS: "ftp:\/\/example\.com" is not an http\(s\) URL/],
+      [{ CONCURRENCY: 'two' }, /CONCURRENCY must be an integer >= 0, received "two"/],
+      [{ LOCAL_UPSTREAM_PORTS: '1,2' }, /LOCAL_UPSTREAM_PORTS must be 3 ports \(llm,payments,speech\)/],
+    ];
+    for (const [env, message] of cases) {
+      const result = await start(env);
+      assert.equal(result.code, 1, JSON.stringify(env));
+      assert.match(result.stderr, message);
+    }
   });
 });

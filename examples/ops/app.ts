@@ -34,7 +34,13 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 // In an app: from 'resilient-fetch' and 'resilient-fetch/otel'.
-import { createResilientFetch, install, type ResilientFetchOptions, uninstall } from '../../src/index.ts';
+import {
+  createResilientFetch,
+  install,
+  type ResilientFetchOptions,
+  resolveOptions,
+  uninstall,
+} from '../../src/index.ts';
 import { startTelemetry } from '../../src/otel.ts';
 import { type FlakyUpstream, hostNames, startFlakyUpstream } from '../flaky-upstream.ts';
 
@@ -113,7 +119,9 @@ const pauseMs = intFromEnv('PAUSE_MS', 200);
 const outageEveryS = intFromEnv('OUTAGE_EVERY_S', 900);
 const outageForS = intFromEnv('OUTAGE_FOR_S', 420);
 const options = optionsFromEnv(baseOptions);
+resolveOptions(options); // a bad option fails here, naming it, before anything is started
 let targets = upstreamsFromEnv();
+const localPorts = localPortsFromEnv();
 
 if (!/(^|,)\s*service\.instance\.id=/.test(process.env.OTEL_RESOURCE_ATTRIBUTES ?? '')) {
   const own = `service.instance.id=${hostname()}-${process.pid}`;
@@ -129,7 +137,7 @@ await telemetry.ready;
 let upstream: FlakyUpstream | undefined;
 let outageTimer: NodeJS.Timeout | undefined;
 if (targets === undefined) {
-  upstream = await startFlakyUpstream({ ports: localPortsFromEnv() });
+  upstream = await startFlakyUpstream({ ports: localPorts });
   targets = Object.values(upstream.hosts).map((host) => host.url);
   const local = upstream;
   if (outageEveryS > 0 && outageForS > 0) {

@@ -52,18 +52,21 @@ function shortenedRules(): { text: string; alerts: string[] } {
 }
 
 interface Dashboard {
+  templating: { list: Array<{ name: string; type: string; query: unknown }> };
   panels: Array<{ title: string; targets: Array<{ expr: string; refId: string }> }>;
 }
 
+const readDashboard = () =>
+  JSON.parse(readFileSync(join(ops, 'grafana/dashboards/resilient-fetch.json'), 'utf8')) as Dashboard;
+const fillVariables = (expr: string) =>
+  expr.replaceAll('$__rate_interval', '1m').replace(/\$(job|instance|host)\b/g, '.*');
+
 /** The dashboard's queries with Grafana's variables as Grafana would fill them for "All". */
 function dashboardQueries(): Array<{ panel: string; expr: string }> {
-  const dashboard = JSON.parse(
-    readFileSync(join(ops, 'grafana/dashboards/resilient-fetch.json'), 'utf8'),
-  ) as Dashboard;
-  return dashboard.panels.flatMap((panel) =>
+  return readDashboard().panels.flatMap((panel) =>
     panel.targets.map((target) => ({
       panel: `${panel.title} (${target.refId})`,
-      expr: target.expr.replaceAll('$__rate_interval', '1m').replace(/\$(job|instance|host)\b/g, '.*'),
+      expr: fillVariables(target.expr),
     })),
   );
 }
@@ -278,6 +281,22 @@ describe('alert rules and dashboard against a real Prometheus scraping the examp
       500,
     );
     assert.deepEqual(empty, []);
+    // The job, instance and host variables list this app and host (Grafana's label_values()).
+    for (const variable of readDashboard().templating.list.filter((v) => v.type === 'query')) {
+      const query = (variable.query as { query: string }).query;
+      const [, match, label] = /^label_values\((.+), (\w+)\)$/.exec(query) ?? [];
+      assert.ok(match && label, `${variable.name}: ${query}`);
+      const values = await p.labelValues(label, fillVariables(match));
+      const expected = {
+        job: 'ops-e2e-app',
+        instance: new URL(app?.metricsUrl ?? '').host,
+        host: '127.0.0.1',
+      };
+      assert.ok(
+        values.includes(expected[variable.name as keyof typeof expected]),
+        `${variable.name}: ${values.join(', ')}`,
+      );
+    }
     // The circuit and health panels read the state the alerts fired on.
     const circuit = queries.find((q) => /circuit state/i.test(q.panel));
     const [value] = (await p.query(circuit?.expr ?? '')).filter(

@@ -111,6 +111,8 @@ export interface RunningPrometheus {
   readonly process: ChildProcess;
   /** An instant query; rejects on a PromQL error. */
   query(expr: string): Promise<PromSample[]>;
+  /** Values of `label` on the series `match` selects (what Grafana's `label_values()` asks). */
+  labelValues(label: string, match: string): Promise<string[]>;
   /** Active (pending or firing) alerts. */
   alerts(): Promise<PromAlert[]>;
   /** Health of the scrape targets, `up`/`down`/`unknown` by scrape URL. */
@@ -179,6 +181,8 @@ export async function startPrometheus(
       );
       return data.result;
     },
+    labelValues: (label, match) =>
+      getJson<string[]>(`${url}/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`),
     alerts: async () => (await getJson<{ alerts: PromAlert[] }>(`${url}/api/v1/alerts`)).alerts,
     targets: async () => {
       const data = await getJson<{ activeTargets: Array<{ scrapeUrl: string; health: string }> }>(
