@@ -82,6 +82,8 @@ export interface FlakyUpstreamOptions {
   seed?: number;
   /** Per-host overrides of `defaultBehaviours`. */
   hosts?: { [K in HostName]?: Partial<HostBehaviour> };
+  /** Fixed ports per host (on 127.0.0.1); a host not listed gets a free port the OS picks. */
+  ports?: { [K in HostName]?: number };
 }
 
 /** What one host has served so far. */
@@ -201,10 +203,10 @@ function createHandler(
   };
 }
 
-function listen(server: Server): Promise<string> {
+function listen(server: Server, port = 0): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const { address, port } = server.address() as AddressInfo;
       resolve(`http://${address}:${port}`);
     });
@@ -237,7 +239,7 @@ export async function startFlakyUpstream(options: FlakyUpstreamOptions = {}): Pr
       handle(req, res).catch(() => res.destroy());
     });
     servers.push(server);
-    const url = await listen(server);
+    const url = await listen(server, options.ports?.[name]);
     hosts[name] = {
       name,
       url,
