@@ -41,8 +41,11 @@ import { startUpstream, type Upstream } from './upstream.ts';
 /** The bodies bench/server.ts serves. */
 const bodySizes = [64, 65_536];
 const concurrencies = [1, 16, 64];
-/** Issue targets: the core (policies off) >= 0.95x native fetch; all policies on >= 0.9x. */
-const targets = { bare: 0.95, policies: 0.9 } as const;
+/**
+ * Issue targets: the core (policies off) >= 0.95x native fetch (issue 2); all policies on >= 1.1x (issue 7,
+ * stricter than issue 4's 0.9x).
+ */
+const targets = { bare: 0.95, policies: 1.1 } as const;
 
 interface Cell {
   readonly size: number;
