@@ -622,7 +622,14 @@ class Exchange {
     // Tainting is sticky: coming back to the first origin does not make the response basic again.
     if (next.origin !== plan.origin) plan.cors = true;
     plan.url = next;
-    const set = plan.onRedirect?.(status, next.href, plan.method);
+    let set: Record<string, string> | undefined;
+    try {
+      set = plan.onRedirect?.(status, next.href, plan.method);
+    } catch (error) {
+      // The caller refused the hop (its host's circuit is open): the call fails with that error.
+      this.#fail(error);
+      return;
+    }
     if (set !== undefined) {
       for (const name of Object.keys(set)) {
         plan.headers.set(name.toLowerCase(), { name, value: set[name] as string });

@@ -322,6 +322,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       startedAt: Date.now(),
       attempts: 0,
       sent: 0,
+      hopHost: undefined,
       href,
       allowH2: policy.pool.allowH2,
       telemetry,

@@ -82,6 +82,11 @@ export interface Call {
   attempts: number;
   /** Requests sent so far: every attempt, and every redirect hop a transport followed itself. */
   sent: number;
+  /**
+   * The host the current attempt was redirected to last, when the transport follows redirects itself
+   * (the fast transport does; Node's fetch does not tell): a failure there is that host's.
+   */
+  hopHost: string | undefined;
   /** The request URL as given (for `url.full`, redacted there). */
   readonly href: string;
   /** The host's pool may negotiate HTTP/2. */
@@ -212,7 +217,23 @@ async function attempt(
     );
   const timer = setTimeout(onTimeout, Math.max(0, byDeadline ? remaining : timeout.attemptMs));
   try {
-    const request = { input: call.input, init: { ...init, signal }, onRedirect: scope.redirect };
+    call.hopHost = undefined;
+    const onRedirect = (status: number, next: string, method: string) => {
+      const host = call.hostOf(next);
+      // A hop to a host whose circuit is open (and cooling down) or isolated fails fast, as a direct
+      // call to it would. It does not enter that breaker: a hop is never its probe (the call's end
+      // could leave the probe unsettled), so only direct calls close a circuit again.
+      if (host !== undefined && host !== call.host) {
+        const breaker = call.hostStateOf(host).breaker;
+        const { state, retryAt } = breaker ?? {};
+        if (state === 'isolated' || (state === 'open' && retryAt !== undefined && Date.now() < retryAt)) {
+          throw new CircuitOpenError(host, state, retryAt);
+        }
+      }
+      call.hopHost = host;
+      return scope.redirect(status, next, method);
+    };
+    const request = { input: call.input, init: { ...init, signal }, onRedirect };
     const response = await scope.run(() => transport(request));
     return { response, controller, tracker, scope };
   } catch (error) {
@@ -516,7 +537,17 @@ async function runAdmitted(call: Call, transport: Transport, verdict: Verdict): 
   try {
     response = await retryLoop(call, transport);
   } catch (error) {
-    verdict.apply = isVerdict(call, error) ? () => breaker.failure(probe) : () => breaker.abandon(probe);
+    const failedAt = call.hopHost;
+    if (failedAt !== undefined && failedAt !== call.host && isVerdict(call, error)) {
+      // The hop that failed was another host's (a redirect the transport followed): this host answered
+      // its part with a redirect, a success; the failure counts against the other host's breaker.
+      verdict.apply = () => {
+        breaker.success(probe);
+        call.hostStateOf(failedAt).breaker?.failure(false);
+      };
+    } else {
+      verdict.apply = isVerdict(call, error) ? () => breaker.failure(probe) : () => breaker.abandon(probe);
+    }
     throw error;
   }
   const answeredBy = response.redirected ? call.hostOf(response.url) : call.host;
