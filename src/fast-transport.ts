@@ -72,7 +72,13 @@ function adopt(response: Response, url: string, redirected: boolean, type: Respo
 }
 
 function cloneAdopted(this: Response): Response {
-  return adopt(baseClone.call(this), this.url, this.redirected, this.type);
+  const copy = adopt(baseClone.call(this), this.url, this.redirected, this.type);
+  // What the constructor could not take (a status above 599, a reason phrase with a control character).
+  for (const key of ['status', 'ok', 'statusText'] as const) {
+    const own = Object.getOwnPropertyDescriptor(this, key);
+    if (own !== undefined) Object.defineProperty(copy, key, own);
+  }
+  return copy;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -90,6 +96,7 @@ const normalisedMethods: Record<string, string> = {
 };
 
 const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const reasonPhraseRe = /^[\t\x20-\x7e\x80-\xff]*$/;
 // HTTP whitespace at either end is trimmed; NUL, CR, LF anywhere or a code unit above 0xFF is invalid.
 const edgeWhitespaceRe = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 const invalidValueRe = /[\0\r\n\u0100-\uffff]/;
@@ -103,6 +110,13 @@ const changesRequest = new Set([
   'if-match',
   'if-range',
 ]);
+
+/** Ports fetch refuses (the Fetch standard's "bad port" list, as Node's undici has it). */
+const badPorts = new Set(
+  '1 7 9 11 13 15 17 19 20 21 22 23 25 37 42 43 53 69 77 79 87 95 101 102 103 104 109 110 111 113 115 117 119 123 135 137 139 143 161 179 389 427 465 512 513 514 515 526 530 531 532 540 548 554 556 563 587 601 636 989 990 993 995 1719 1720 1723 2049 3659 4045 4190 5060 5061 6000 6566 6665 6666 6667 6668 6669 6679 6697 10080'.split(
+    ' ',
+  ),
+);
 
 /** fetch's header list: lower-case name -> the first-seen name and the combined value, in order. */
 type HeaderList = Map<string, { name: string; value: string }>;
@@ -158,9 +172,16 @@ function bodyOf(body: unknown): Body | null | undefined {
   if (body === undefined || body === null) return noBody;
   if (typeof body === 'string')
     return { bytes: Buffer.from(body, 'utf8'), contentType: 'text/plain;charset=UTF-8' };
-  if (body instanceof ArrayBuffer)
-    return { bytes: Buffer.from(new Uint8Array(body)), contentType: undefined };
+  // A detached buffer is sent as no bytes, as fetch sends it.
+  if (body instanceof ArrayBuffer) {
+    return {
+      bytes: (body as { detached?: boolean }).detached ? Buffer.alloc(0) : Buffer.from(new Uint8Array(body)),
+      contentType: undefined,
+    };
+  }
   if (ArrayBuffer.isView(body) && body.buffer instanceof ArrayBuffer) {
+    if ((body.buffer as { detached?: boolean }).detached)
+      return { bytes: Buffer.alloc(0), contentType: undefined };
     const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     return { bytes: Buffer.from(view), contentType: undefined };
   }
@@ -200,7 +221,7 @@ function planOf(
   else if (input instanceof URL) url = URL.parse(input.href);
   else return undefined;
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
-  if (url.username !== '' || url.password !== '') return undefined;
+  if (url.username !== '' || url.password !== '' || badPorts.has(url.port)) return undefined;
   let method = 'GET';
   let body: Body | null = null;
   let headers: HeaderList | undefined;
@@ -220,7 +241,8 @@ function planOf(
         if (headers === undefined) return undefined;
         break;
       case 'method': {
-        if (typeof value !== 'string') return undefined;
+        // A token first: toUpperCase() maps some non-ASCII letters to ASCII ones ('ſ' -> 'S').
+        if (typeof value !== 'string' || !tokenRe.test(value)) return undefined;
         const known = normalisedMethods[value.toUpperCase()];
         if (known === undefined || (known === 'PATCH' && value !== 'PATCH')) return undefined;
         method = known;
@@ -455,7 +477,7 @@ class Exchange {
       for (const buffer of values) {
         const value = buffer.toString('latin1');
         pairs.push([name, value]);
-        if (name === 'location') location ??= value;
+        if (name === 'location') location = location === undefined ? value : `${location}, ${value}`;
         else if (name === 'content-encoding')
           encoding = encoding === undefined ? value : `${encoding}, ${value}`;
       }
@@ -492,7 +514,14 @@ class Exchange {
     let response: Response;
     try {
       // The constructor takes 200-599; fetch hands over any status the parser accepted (to 999).
-      response = new Response(body, { status: status > 599 ? 200 : status, statusText });
+      // The constructor takes statuses 200-599 and reason phrases of visible characters; fetch hands
+      // over any status the parser accepted (to 999) and any phrase (a control character included).
+      const validText = reasonPhraseRe.test(statusText);
+      response = new Response(body, {
+        status: status > 599 ? 200 : status,
+        statusText: validText ? statusText : '',
+      });
+      if (!validText) Object.defineProperty(response, 'statusText', { value: statusText });
       // Appended one by one: half the cost of handing the pairs to the constructor (WebIDL sequences).
       const headers = response.headers;
       for (const [name, value] of pairs) headers.append(name, value);
@@ -585,6 +614,11 @@ class Exchange {
     const plan = this.#plan;
     let next: URL;
     try {
+      // fetch does not turn a Location with whitespace at either end into a URL, and then fails setting
+      // its fragment on the string (the message is that TypeError's).
+      if (/^[\t ]|[\t ]$/.test(location)) {
+        throw new TypeError(`Cannot create property 'hash' on string '${location}'`);
+      }
       // fetch re-reads a Location that is not plain ASCII as UTF-8.
       const target = /[^\x20-\x7e]/.test(location)
         ? Buffer.from(location, 'latin1').toString('utf8')
@@ -605,7 +639,13 @@ class Exchange {
     }
     plan.redirects++;
     const crossOrigin = next.origin !== plan.url.origin;
-    if (crossOrigin && (next.username !== '' || next.password !== '')) {
+    if (badPorts.has(next.port)) {
+      this.#fail(networkError('bad port'));
+      return;
+    }
+    // fetch compares the Request (not a URL) with the Location here, so no origin is the same: any
+    // Location with credentials fails.
+    if (next.username !== '' || next.password !== '') {
       this.#fail(networkError('cross origin not allowed for request mode "cors"'));
       return;
     }
@@ -640,7 +680,7 @@ class Exchange {
   }
 
   #close(): void {
-    // The abort listener stays: as in fetch, an abort before the body is read errors it.
+    this.#detach();
     const controller = this.#controller;
     if (controller === undefined) return;
     try {
@@ -648,7 +688,9 @@ class Exchange {
       controller.byobRequest?.respond(0);
     } catch {
       // The reader cancelled the body first.
+      return;
     }
+    watchLateAbort(this.#plan.signal, controller);
   }
 
   #errorBody(error: unknown): void {
@@ -663,6 +705,7 @@ class Exchange {
   /** Rejects the call (before its Response) and ends the hop in flight. */
   #fail(error: unknown): void {
     this.#done = true;
+    this.#destroyDecoders();
     this.#abort?.(error);
     this.#detach();
     if (!this.#settled) {
@@ -682,15 +725,7 @@ class Exchange {
 
   /** The caller's signal aborted: a rejection with its reason, or the body errors with it. */
   #aborted(): void {
-    if (this.#done) {
-      // Received in full but not read to its end yet: fetch errors such a body too.
-      try {
-        this.#controller?.error(this.#plan.signal?.reason);
-      } catch {
-        // Read to its end, or cancelled: nothing left to error.
-      }
-      return;
-    }
+    if (this.#done) return;
     this.#done = true;
     const reason = this.#plan.signal?.reason;
     this.#abort?.(reason);
@@ -708,6 +743,28 @@ class Exchange {
   #detach(): void {
     if (this.#onAbort !== undefined) this.#plan.signal?.removeEventListener('abort', this.#onAbort);
   }
+}
+
+/** Removes a late-abort listener once the body it watches is gone (see `watchLateAbort`). */
+const lateAborts = new FinalizationRegistry<() => void>((remove) => remove());
+
+/**
+ * As in fetch, an abort after the body has arrived but before it is read errors it. The listener holds
+ * the body's controller weakly and is removed once the body is collected, so that a long-lived signal
+ * does not keep finished calls alive (fetch does the same with its own finalization registry).
+ */
+function watchLateAbort(signal: AbortSignal | undefined, controller: ReadableByteStreamController): void {
+  if (signal === undefined || signal.aborted) return;
+  const body = new WeakRef(controller);
+  const late = () => {
+    try {
+      body.deref()?.error(signal.reason);
+    } catch {
+      // Read to its end, or cancelled: nothing left to error.
+    }
+  };
+  signal.addEventListener('abort', late, { once: true });
+  lateAborts.register(controller, () => signal.removeEventListener('abort', late));
 }
 
 const crossOriginDropped = ['authorization', 'proxy-authorization', 'cookie', 'host'];

@@ -296,6 +296,9 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     fetchInit: FetchInit,
   ): Promise<Response> {
     const href = hrefOf(input);
+    // The URL as it is now, as fetch reads it at call time: a URL object the caller changes later
+    // must not change where the call (or its retries) go.
+    if (!(input instanceof Request)) input = href;
     const host = hostOfUrl(href);
     // data:, blob:, and URLs fetch will refuse: no host, no policy; Node's fetch answers as it does.
     if (host === undefined) return send({ input, init: fetchInit });

@@ -73,7 +73,39 @@ export function normaliseInit(init: unknown, dispatcher: Dispatcher): FetchInit 
     }
   }
   if (out.dispatcher === undefined && !hasAppGlobalDispatcher()) out.dispatcher = dispatcher;
+  // fetch reads the headers and the body when it is called; a call's attempts run a few microtasks
+  // later, so what the caller changes after the call returns must not reach them.
+  if (out.headers !== undefined) out.headers = snapshotHeaders(out.headers);
+  if (out.body !== undefined && out.body !== null) out.body = snapshotBody(out.body);
   return out as FetchInit;
+}
+
+/** A copy of headers given as a record, an array of pairs or a `Headers` object; anything else as is. */
+function snapshotHeaders(headers: unknown): unknown {
+  if (headers instanceof Headers) return new Headers(headers);
+  if (Array.isArray(headers)) return headers.map((pair) => (Array.isArray(pair) ? [...pair] : pair));
+  if (typeof headers !== 'object' || headers === null) return headers;
+  const proto = Object.getPrototypeOf(headers);
+  // A record as fetch reads one: its own enumerable string keys, each value read once (getters too).
+  // With symbol keys fetch throws: left for fetch to refuse.
+  if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(headers).length > 0) {
+    return headers;
+  }
+  const record = headers as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) copy[key] = record[key];
+  return copy;
+}
+
+/** A copy of a body given as bytes or URLSearchParams (fetch copies them when called); others as is. */
+function snapshotBody(body: unknown): unknown {
+  if (body instanceof URLSearchParams) return new URLSearchParams(body);
+  if (body instanceof ArrayBuffer) return (body as { detached?: boolean }).detached ? body : body.slice(0);
+  if (ArrayBuffer.isView(body) && body.buffer instanceof ArrayBuffer) {
+    if ((body.buffer as { detached?: boolean }).detached) return body;
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength).slice();
+  }
+  return body;
 }
 
 /** True when `init` is something fetch reads as a dictionary (absent, null, or an object). */

@@ -12,6 +12,8 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { brotliCompressSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { createResilientFetch, type ResilientFetch } from '../src/index.ts';
 
@@ -38,6 +40,19 @@ const raw: Record<string, Buffer> = {
     'HTTP/1.1 302 Found\r\nlocation: ftp://127.0.0.1/x\r\ncontent-length: 0\r\n\r\n',
   ),
   '/redirect-no-location': Buffer.from('HTTP/1.1 302 Found\r\ncontent-length: 5\r\n\r\nstays'),
+  '/two-locations': Buffer.from(
+    'HTTP/1.1 302 Found\r\nlocation: /a\r\nlocation: /b\r\ncontent-length: 0\r\n\r\n',
+  ),
+  '/location-trailing-space': Buffer.from(
+    'HTTP/1.1 302 Found\r\nlocation: /target  \r\ncontent-length: 0\r\n\r\n',
+  ),
+  '/location-bad-port': Buffer.from(
+    'HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:10080/x\r\ncontent-length: 0\r\n\r\n',
+  ),
+  '/location-credentials': Buffer.from(
+    'HTTP/1.1 302 Found\r\nlocation: //user:pw@127.0.0.1:<port>/x\r\ncontent-length: 0\r\n\r\n',
+  ),
+  '/status-control-char': Buffer.from('HTTP/1.1 200 O\x01K\r\ncontent-length: 2\r\n\r\nok'),
 };
 
 function response(headers: string | string[], body: Buffer): Buffer {
@@ -98,7 +113,8 @@ describe('fast transport', () => {
       socket.once('data', (chunk) => {
         const path = chunk.toString('latin1').split(' ')[1] ?? '';
         rawSeen.push(path);
-        socket.end(raw[path] ?? Buffer.from('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'));
+        const answer = raw[path] ?? Buffer.from('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+        socket.end(answer.toString('latin1').replace('<port>', rawOrigin.split(':')[2] ?? ''), 'latin1');
       });
       socket.on('error', () => {});
     });
@@ -199,6 +215,115 @@ describe('fast transport', () => {
       assert.deepEqual(rawSeen, nativeSeen, path);
     }
     assert.deepEqual(rawSeen, ['/redirect-no-location']);
+  });
+
+  it('odd redirects and reason phrases as fetch has them: repeated or padded Location, bad port, credentials, a control character', async () => {
+    for (const path of [
+      '/two-locations',
+      '/location-trailing-space',
+      '/location-bad-port',
+      '/location-credentials',
+      '/status-control-char',
+    ]) {
+      rawSeen.length = 0;
+      const native = await observe(nativeFetch, `${rawOrigin}${path}`);
+      const nativeSeen = [...rawSeen];
+      rawSeen.length = 0;
+      const before = rfetch.stats().sent.fast;
+      const fast = await observe(rfetch, `${rawOrigin}${path}`);
+      assert.deepEqual(fast, native, path);
+      assert.deepEqual(rawSeen, nativeSeen, path);
+      assert.ok(rfetch.stats().sent.fast > before, `${path} took the fast transport`);
+    }
+    const res = await rfetch(`${rawOrigin}/status-control-char`);
+    assert.equal(res.clone().statusText, 'O\x01K', 'clone() keeps what the constructor could not take');
+    await res.text();
+  });
+
+  it('reads the URL, headers and body when called: changes the caller makes afterwards are not sent', async () => {
+    const server = await startEcho();
+    try {
+      const run = async (f: typeof fetch) => {
+        server.seen.length = 0;
+        const url = new URL(`${server.origin}/before`);
+        const bytes = new TextEncoder().encode('abc');
+        const headers = { 'x-h': 'before' };
+        const pairs: [string, string][] = [['x-p', 'before']];
+        const form = new URLSearchParams({ a: '1' });
+        const calls = [
+          f(url, { headers }),
+          f(`${server.origin}/bytes`, { method: 'POST', body: bytes, headers: pairs }),
+          f(`${server.origin}/form`, { method: 'POST', body: form }),
+        ];
+        url.pathname = '/after';
+        bytes[0] = 0x7a;
+        headers['x-h'] = 'after';
+        (pairs[0] as [string, string])[1] = 'after';
+        form.set('a', '2');
+        await Promise.all(calls.map(async (call) => (await call).text()));
+        return server.seen.map((r) => ({
+          url: r.url,
+          body: r.body,
+          h: r.rawHeaders.filter((v) => /before|after/.test(v)),
+        }));
+      };
+      const native = await run(nativeFetch);
+      assert.ok(native.some((r) => r.url === '/before'));
+      assert.deepEqual(await run(rfetch), native);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a detached buffer is sent as an empty body; a method that is not a token is refused as fetch refuses it', async () => {
+    const server = await startEcho();
+    try {
+      const run = async (f: typeof fetch) => {
+        const buffer = new ArrayBuffer(4);
+        structuredClone(buffer, { transfer: [buffer] });
+        const res = await f(`${server.origin}/detached`, { method: 'POST', body: buffer });
+        const sent = await res.text();
+        const refused = await f(`${server.origin}/m`, { method: 'po\u017ft' }).then(
+          () => 'sent',
+          (e: Error) => `${e.name}: ${e.message}`,
+        );
+        return { sent, refused, length: server.seen.at(-1)?.rawHeaders };
+      };
+      const native = await run(nativeFetch);
+      const ours = await run(rfetch);
+      assert.equal(ours.sent, native.sent);
+      assert.equal(ours.refused, native.refused);
+      assert.match(native.refused, /TypeError/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a long-lived caller signal does not keep finished calls (and their bodies) alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const server = await startEcho();
+    try {
+      const signal = new AbortController().signal; // never aborted, lives for the whole test
+      const collected = { count: 0 };
+      const registry = new FinalizationRegistry(() => collected.count++);
+      for (let i = 0; i < 50; i++) {
+        const res = await rfetch(`${server.origin}/${i}`, {
+          signal,
+          method: 'POST',
+          body: 'x'.repeat(10_000),
+        });
+        registry.register(res, i);
+        await res.text();
+      }
+      for (let i = 0; i < 10 && collected.count < 45; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(collected.count >= 45, `${collected.count} of 50 finished responses were collected`);
+    } finally {
+      await server.close();
+    }
   });
 
   it('clone() keeps url, redirected and type; the prototype is the global Response', async () => {
@@ -323,7 +448,7 @@ describe('fast transport', () => {
 
 interface EchoServer {
   readonly origin: string;
-  readonly seen: Array<{ url: string; rawHeaders: string[] }>;
+  readonly seen: Array<{ url: string; rawHeaders: string[]; body: string }>;
   readonly sockets: Set<Socket>;
   waitForClosedSockets(count: number): Promise<void>;
   closedSockets(): number;
@@ -336,15 +461,19 @@ async function startEcho(): Promise<EchoServer> {
   const sockets = new Set<Socket>();
   let closed = 0;
   const server: Server = createHttpServer((req, res) => {
-    seen.push({ url: req.url ?? '', rawHeaders: req.rawHeaders });
-    req.resume();
+    const seenRequest = { url: req.url ?? '', rawHeaders: req.rawHeaders, body: '' };
+    seen.push(seenRequest);
+    req.setEncoding('latin1');
+    req.on('data', (chunk: string) => {
+      seenRequest.body += chunk;
+    });
     if (req.url === '/redirect-once') {
       res.writeHead(302, { location: '/target', 'content-length': '0' }).end();
     } else if (req.url === '/hang-body') {
       res.writeHead(200, { 'content-length': '100' });
       res.write('partial');
     } else {
-      res.end(`echo ${req.method} ${req.url}`);
+      req.on('end', () => res.end(`echo ${req.method} ${req.url}`));
     }
   });
   server.on('connection', (socket) => {
