@@ -6,13 +6,17 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CircuitStateName } from './breaker.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
 import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
+import { createHostTable, type HostPattern } from './hosts.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
 import {
   type CloseOptions,
-  policyForHost,
+  type HostOptions,
+  type HostPolicy,
   type ResilientFetchOptions,
   type ResilientRequestInit,
   resolveCloseOptions,
+  resolveHostOverride,
+  resolveHostPattern,
   resolveOptions,
   resolveRequestPolicy,
 } from './options.ts';
@@ -103,6 +107,17 @@ export interface ResilientFetchMethods {
    * `resilient-fetch:health`. A throwing listener is ignored.
    */
   onHealthChange(listener: (change: HealthChange) => void): () => void;
+  /**
+   * Sets (replaces) the override of `pattern` (`hostname:port`, `hostname`, `*.domain` or a predicate,
+   * as in the `hosts` option), validated as at creation. New calls use it at once; calls in flight
+   * finish with the options they started with. When the pool options a host gets change, its old pool
+   * is drained (calls and bodies on it finish undisturbed) and closed, and new calls open a new one.
+   * A changed `circuitBreaker` group starts the host's circuit afresh (closed); a changed retry budget
+   * starts a fresh budget.
+   */
+  configureHost(pattern: HostPattern, options: HostOptions): void;
+  /** Removes the override of `pattern` (as `configureHost` changes it); false when there was none. */
+  removeHost(pattern: HostPattern): boolean;
   /** `await using rfetch = createResilientFetch()` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -160,9 +175,18 @@ function hostKey(value: string): string {
 
 type AnyFetch = (...args: unknown[]) => Promise<Response>;
 
+/** Two option groups with the same values (functions by identity). */
+const sameOptions = (a: object, b: object): boolean => {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) =>
+    Object.is((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
+};
+
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
-  const pools = createPools(resolved, (host) => policyForHost(resolved, host));
+  const table = createHostTable(resolved, resolved.hosts);
+  const pools = createPools(resolved, table);
   const transport = createNodeFetchTransport();
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
@@ -193,20 +217,53 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleMs) hosts.delete(host);
     }
     sweepAt = Math.max(256, hosts.size * 2);
+    pools.forgetRoutes();
   };
+
+  const newHostState = (host: string, policy: HostPolicy): HostState =>
+    createHostState(host, policy, resolved, (transition) => {
+      telemetry.circuit(transition);
+      const changed = hosts.get(host);
+      if (changed) refreshHealth(changed);
+    });
 
   const hostState = (host: string): HostState => {
     let state = hosts.get(host);
     if (state === undefined) {
       if (hosts.size >= sweepAt) sweep(Date.now());
-      state = createHostState(host, policyForHost(resolved, host), resolved, (transition) => {
-        telemetry.circuit(transition);
-        const changed = hosts.get(host);
-        if (changed) refreshHealth(changed);
-      });
+      state = newHostState(host, table.resolve(host));
       hosts.set(host, state);
     }
     return state;
+  };
+
+  /**
+   * After the overrides changed: pools are re-routed (a replaced pool drains), and each known host takes
+   * its new policy for its next calls. Calls in flight keep the policy they started with.
+   */
+  const applyHostChange = (): void => {
+    pools.reconfigure();
+    for (const [host, state] of hosts) {
+      const policy = table.resolve(host);
+      if (policy === state.policy) continue;
+      const fresh = newHostState(host, policy);
+      const sameBreaker =
+        state.policy.circuitBreaker === policy.circuitBreaker ||
+        (state.policy.circuitBreaker !== false &&
+          policy.circuitBreaker !== false &&
+          sameOptions(state.policy.circuitBreaker, policy.circuitBreaker));
+      const oldBudget = state.policy.retry ? state.policy.retry.budget : undefined;
+      const newBudget = policy.retry ? policy.retry.budget : undefined;
+      const sameBudget =
+        oldBudget === newBudget || (!!oldBudget && !!newBudget && sameOptions(oldBudget, newBudget));
+      // HostState's fields are read-only to the policies; this is the one place that swaps them.
+      Object.assign(state, {
+        policy,
+        breaker: sameBreaker ? state.breaker : fresh.breaker,
+        budget: sameBudget ? state.budget : fresh.budget,
+      });
+      refreshHealth(state);
+    }
   };
 
   const healthOf = (state: HostState, now = Date.now()): HostHealth => {
@@ -397,6 +454,16 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       if (!breaker)
         throw new TypeError(`resilient-fetch: ${host} has no circuit breaker (circuitBreaker: false)`);
       return breaker.isolate();
+    },
+    configureHost(pattern, hostOptions) {
+      const { key, policy } = resolveHostOverride(resolved, pattern, hostOptions);
+      table.set(key, policy);
+      applyHostChange();
+    },
+    removeHost(pattern) {
+      const removed = table.delete(resolveHostPattern(pattern));
+      if (removed) applyHostChange();
+      return removed;
     },
     [Symbol.asyncDispose]: () => close(),
   };

@@ -29,6 +29,7 @@ export type {
   LatencySummary,
 } from './health.ts';
 export { classifyHealth } from './health.ts';
+export type { HostPattern, HostPredicate, HostTarget } from './hosts.ts';
 export { install, isInstalled, uninstall } from './install.ts';
 export type { LifecycleState } from './lifecycle.ts';
 export type {
@@ -36,6 +37,7 @@ export type {
   CloseOptions,
   HealthOptions,
   HostOptions,
+  HostRule,
   JitterKind,
   PoolOptions,
   RequestPolicyOptions,

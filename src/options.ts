@@ -1,4 +1,5 @@
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import { createHostTable, type HostPattern, type HostTable, parsePattern } from './hosts.ts';
 
 /**
  * Public options, the one `defaults` object, and `resolveOptions()`, which validates once at creation
@@ -217,6 +218,15 @@ export interface HostOptions {
   timeout?: TimeoutOptions | undefined;
 }
 
+/**
+ * One entry of the array form of `hosts`: the options of the hosts `match` selects. `match` is an exact
+ * host (`hostname:port`), a hostname (every port), a `*.suffix` wildcard (every subdomain, at any depth,
+ * every port; not the bare domain) or a predicate given `{ host, hostname, port }`.
+ */
+export interface HostRule extends HostOptions {
+  match: HostPattern;
+}
+
 /** How per-host health is judged (see `rfetch.health()`). */
 export interface HealthOptions {
   /**
@@ -307,10 +317,14 @@ export interface ResilientFetchOptions extends HostOptions {
   telemetry?: TelemetryOptions | undefined;
   health?: HealthOptions | undefined;
   /**
-   * Overrides per host: keys are `hostname:port` (that host only) or `hostname` (every port); values
-   * are merged over the top-level options, group by group.
+   * Overrides per host, merged over the top-level options group by group. A record keyed by pattern
+   * (`hostname:port`, `hostname` for every port, `*.example.com` for every subdomain), or an array of
+   * `{ match, ...options }` whose `match` may also be a predicate `({ host, hostname, port }) => boolean`.
+   * The most specific pattern wins, and only it applies: exact host > hostname > longest wildcard >
+   * predicates in the order given. Change them live with `configureHost()` / `removeHost()`.
+   * @default {}
    */
-  hosts?: Record<string, HostOptions> | undefined;
+  hosts?: Record<string, HostOptions> | readonly HostRule[] | undefined;
   /**
    * How long `close()` waits for in-flight calls and their response bodies before it destroys what is
    * left.
@@ -360,8 +374,11 @@ export interface ResolvedOptions extends HostPolicy {
   readonly dns: (Resolved<Omit<DnsOptions, 'lookup'>> & { readonly lookup: DnsOptions['lookup'] }) | false;
   readonly telemetry: ResolvedTelemetry;
   readonly health: Resolved<HealthOptions>;
-  /** Per-host policies by key (`hostname:port` or `hostname`). */
-  readonly hosts: ReadonlyMap<string, HostPolicy>;
+  /**
+   * Per-host policies by pattern, in the order given: normalised strings (`hostname:port`, `hostname`,
+   * `*.suffix`) and predicate functions.
+   */
+  readonly hosts: ReadonlyMap<HostPattern, HostPolicy>;
 }
 
 const retryableErrorCodes = [
@@ -631,14 +648,47 @@ const topValidators: Validators<ResilientFetchOptions> = {
     }
   },
   hosts: (value, path) => {
-    if (!isPlainObject(value)) fail(TypeError, path, 'an object', value);
+    if (Array.isArray(value)) {
+      const seen = new Map<HostPattern, number>();
+      value.forEach((rule: unknown, i) => {
+        validateGroup(rule, `${path}[${i}]`, ruleValidators);
+        // Required, so checked even when absent.
+        checkPattern((rule as HostRule).match, `${path}[${i}].match`);
+        const key = patternKey((rule as HostRule).match);
+        const first = seen.get(key);
+        if (first !== undefined) {
+          fail(TypeError, `${path}[${i}].match`, `a pattern not given before (as ${path}[${first}])`, key);
+        }
+        seen.set(key, i);
+      });
+      return;
+    }
+    if (!isPlainObject(value)) fail(TypeError, path, 'an object or an array of { match, ...options }', value);
+    const seen = new Set<HostPattern>();
     for (const [key, host] of Object.entries(value as Record<string, unknown>)) {
-      if (key === '' || /[/\s]/.test(key)) fail(TypeError, `${path} key`, 'hostname or hostname:port', key);
+      const parsed = parsePattern(key);
+      if (parsed === undefined) fail(TypeError, `${path} key`, patternExpected, key);
+      if (seen.has(parsed?.key as string)) fail(TypeError, `${path} key`, 'a pattern not given before', key);
+      seen.add(parsed?.key as string);
       validateGroup(host, `${path}.${key}`, hostValidators);
     }
   },
   drainTimeoutMs: checkNumber(0, false, maxTimerMs),
 };
+
+const patternExpected = 'hostname, hostname:port or *.domain';
+
+const checkPattern: Validator = (value, path) => {
+  if (typeof value === 'function') return;
+  if (typeof value !== 'string') fail(TypeError, path, `a string (${patternExpected}) or a function`, value);
+  if (parsePattern(value as string) === undefined) fail(TypeError, path, patternExpected, value);
+};
+
+/** The key a pattern is stored under: its normalised string, or the predicate itself. */
+const patternKey = (pattern: HostPattern): HostPattern =>
+  typeof pattern === 'function' ? pattern : (parsePattern(pattern)?.key ?? pattern);
+
+const ruleValidators: Validators<HostRule> = { ...hostValidators, match: checkPattern };
 
 const requestValidators: Validators<RequestPolicyOptions> = {
   retry: checkGroup(requestRetryValidators, true),
@@ -742,9 +792,15 @@ const basePolicy: HostPolicy = Object.freeze({
 export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOptions {
   validateGroup(user, '', topValidators);
   const top = mergeHost(basePolicy, user);
-  const hosts = new Map<string, HostPolicy>();
-  for (const [key, host] of Object.entries(user.hosts ?? {}))
-    hosts.set(key.toLowerCase(), mergeHost(top, host));
+  const hosts = new Map<HostPattern, HostPolicy>();
+  if (Array.isArray(user.hosts)) {
+    for (const { match, ...host } of user.hosts as readonly HostRule[]) {
+      hosts.set(patternKey(match), mergeHost(top, host));
+    }
+  } else {
+    for (const [key, host] of Object.entries(user.hosts ?? {}))
+      hosts.set(patternKey(key), mergeHost(top, host));
+  }
   return Object.freeze({
     ...top,
     hosts,
@@ -765,10 +821,47 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
   });
 }
 
-/** The policy for `host` (`hostname:port`): an exact entry, else a hostname entry, else the top level. */
+const tables = new WeakMap<ResolvedOptions, HostTable>();
+
+/** The table of the overrides given at creation (see `hosts.ts`), built once per resolved options. */
+export function hostTableOf(options: ResolvedOptions): HostTable {
+  let table = tables.get(options);
+  if (table === undefined) {
+    table = createHostTable(options, options.hosts);
+    tables.set(options, table);
+  }
+  return table;
+}
+
+/**
+ * The policy for `host` (`hostname:port`) under the overrides given at creation: the most specific
+ * pattern (exact host, hostname, longest wildcard, predicates in order), else the top level.
+ */
 export function policyForHost(options: ResolvedOptions, host: string): HostPolicy {
   if (options.hosts.size === 0) return options;
-  return options.hosts.get(host) ?? options.hosts.get(host.slice(0, host.lastIndexOf(':'))) ?? options;
+  return hostTableOf(options).resolve(host);
+}
+
+/**
+ * Validates a live override (`configureHost(pattern, options)`), naming `hosts.<pattern>.<path>` in its
+ * errors, and merges it over the top-level options. Returns the key it is stored under and its policy.
+ */
+export function resolveHostOverride(
+  top: ResolvedOptions,
+  pattern: unknown,
+  user: unknown,
+): { key: HostPattern; policy: HostPolicy } {
+  checkPattern(pattern, 'hosts pattern');
+  const key = patternKey(pattern as HostPattern);
+  const label = typeof key === 'function' ? `hosts[${key.name || 'predicate'}]` : `hosts.${key}`;
+  validateGroup(user ?? {}, label, hostValidators);
+  return { key, policy: mergeHost(top, (user ?? {}) as HostOptions) };
+}
+
+/** Validates a pattern given to `removeHost()`; returns the key it is stored under. */
+export function resolveHostPattern(pattern: unknown): HostPattern {
+  checkPattern(pattern, 'hosts pattern');
+  return patternKey(pattern as HostPattern);
 }
 
 /**

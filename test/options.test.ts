@@ -274,7 +274,7 @@ describe('resolveOptions', () => {
       'host key with a path',
       { hosts: { 'api/v1': {} } },
       TypeError,
-      /option hosts key must be hostname or hostname:port, received "api\/v1"/,
+      /option hosts key must be hostname, hostname:port or \*\.domain, received "api\/v1"/,
     ],
   );
   for (const [name, options, type, message] of bad) {
