@@ -22,7 +22,8 @@ import {
 } from './options.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
 import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
-import { createTelemetry } from './telemetry.ts';
+import { createLimiter, type Limiter } from './queue.ts';
+import { createQueueTelemetry, createTelemetry } from './telemetry.ts';
 import {
   createNodeFetchTransport,
   type FetchInit,
@@ -49,6 +50,21 @@ export interface ResilientFetchStats {
    * still apply, our pool options do not.
    */
   readonly transport: 'node' | 'global';
+  /** The total cap (`limits`), or null when it is off. */
+  readonly queue: QueueStats | null;
+}
+
+/** The total cap and its queue. */
+export interface QueueStats {
+  /**
+   * Requests holding a slot: dispatched, and their response body not yet ended, errored or cancelled
+   * (each attempt and each redirect hop is one request).
+   */
+  readonly active: number;
+  /** Requests waiting for a slot. */
+  readonly length: number;
+  readonly maxInFlight: number;
+  readonly maxQueue: number;
 }
 
 /** A host's health status moved. */
@@ -187,6 +203,16 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const resolved = resolveOptions(options);
   const table = createHostTable(resolved, resolved.hosts);
   const pools = createPools(resolved, table);
+  let limiter: Limiter | undefined;
+  if (resolved.limits) {
+    const queueTelemetry = createQueueTelemetry(resolved.telemetry, {
+      queued: () => limiter?.queued ?? 0,
+      active: () => limiter?.active ?? 0,
+    });
+    limiter = createLimiter(resolved.limits, pools.dispatcher, queueTelemetry);
+  }
+  // What Node's fetch dispatches to: the total cap in front of the pools.
+  const dispatcher = (limiter?.dispatcher ?? pools.dispatcher) as typeof pools.dispatcher;
   const transport = createNodeFetchTransport();
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
@@ -328,7 +354,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     lifecycle.enter();
     let pending: Promise<Response>;
     try {
-      pending = startCall(transport, input, init, normaliseInit(init, pools.dispatcher));
+      pending = startCall(transport, input, init, normaliseInit(init, dispatcher));
     } catch (error) {
       // A throwing getter on the caller's init: fetch would reject with that error too.
       pending = Promise.reject(error);
@@ -380,6 +406,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       lifecycle.beginClose();
       const error = new DestroyedError(reason);
       shutdown.abort(error);
+      limiter?.fail(error);
       destroying = pools.destroy(error).then(() => lifecycle.finishClose());
     }
     return destroying;
@@ -422,6 +449,15 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       inFlight: lifecycle.inFlight,
       pools: pools.stats(),
       transport: hasAppGlobalDispatcher() ? 'global' : 'node',
+      queue:
+        limiter && resolved.limits
+          ? {
+              active: limiter.active,
+              length: limiter.queued,
+              maxInFlight: resolved.limits.maxInFlight,
+              maxQueue: resolved.limits.maxQueue,
+            }
+          : null,
       hosts: Object.fromEntries(
         [...hosts].map(([host, state]) => [
           host,

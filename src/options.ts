@@ -310,6 +310,30 @@ export interface DnsOptions {
     | undefined;
 }
 
+/**
+ * The total cap across all hosts. A request is in flight from its dispatch until its response body has
+ * ended, errored or been cancelled (each attempt and each redirect hop is one request); beyond the cap,
+ * requests wait in one FIFO queue.
+ */
+export interface LimitsOptions {
+  /**
+   * Requests in flight at most, across all hosts.
+   * @default 100
+   */
+  maxInFlight?: number | undefined;
+  /**
+   * Requests waiting at most; one more is refused at once (`QueueFullError`). 0: never wait.
+   * @default 10_000
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long a request may wait for a slot (`QueueTimeoutError`); `false`: as long as its attempt
+   * timeout and the call's deadline allow (which always bound the wait).
+   * @default false
+   */
+  queueTimeoutMs?: number | false | undefined;
+}
+
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions extends HostOptions {
   /** `false` turns the DNS cache off (every new connection asks the system). */
@@ -331,6 +355,8 @@ export interface ResilientFetchOptions extends HostOptions {
    * @default 30_000
    */
   drainTimeoutMs?: number | undefined;
+  /** The total cap and its queue; `false` turns the cap off. */
+  limits?: LimitsOptions | false | undefined;
 }
 
 /** Per-request overrides, given as `init.resilience`. */
@@ -371,6 +397,7 @@ export interface HostPolicy {
 
 export interface ResolvedOptions extends HostPolicy {
   readonly drainTimeoutMs: number;
+  readonly limits: Resolved<LimitsOptions> | false;
   readonly dns: (Resolved<Omit<DnsOptions, 'lookup'>> & { readonly lookup: DnsOptions['lookup'] }) | false;
   readonly telemetry: ResolvedTelemetry;
   readonly health: Resolved<HealthOptions>;
@@ -451,6 +478,7 @@ export const defaults = {
   },
   dns: { ttlMs: 30_000, errorTtlMs: 1_000, maxEntries: 10_000 },
   drainTimeoutMs: 30_000,
+  limits: { maxInFlight: 100, maxQueue: 10_000, queueTimeoutMs: false },
 } as const;
 
 // A mapped type over the option interfaces: forgetting to validate a new option is a compile error.
@@ -635,6 +663,14 @@ const dnsValidators: Validators<DnsOptions> = {
   lookup: checkFunction,
 };
 
+const limitsValidators: Validators<LimitsOptions> = {
+  maxInFlight: checkNumber(1, true),
+  maxQueue: checkNumber(0, true),
+  queueTimeoutMs: (value, path) => {
+    if (value !== false) checkNumber(1, false, maxTimerMs)(value, path);
+  },
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
   ...hostValidators,
   dns: checkGroup(dnsValidators, true),
@@ -674,6 +710,7 @@ const topValidators: Validators<ResilientFetchOptions> = {
     }
   },
   drainTimeoutMs: checkNumber(0, false, maxTimerMs),
+  limits: checkGroup(limitsValidators, true),
 };
 
 const patternExpected = 'hostname, hostname:port or *.domain';
@@ -818,6 +855,8 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
         ? false
         : Object.freeze({ ...defaults.dns, lookup: undefined, ...withoutUndefined(user.dns) }),
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
+    limits:
+      user.limits === false ? false : Object.freeze({ ...defaults.limits, ...withoutUndefined(user.limits) }),
   });
 }
 

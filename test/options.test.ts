@@ -133,7 +133,7 @@ describe('resolveOptions', () => {
       'unknown top-level key',
       { retries: 3 },
       TypeError,
-      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, dns, telemetry, health, hosts, drainTimeoutMs\)/,
+      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
     ],
     ['unknown nested key', { pool: { maxSockets: 3 } }, TypeError, /unknown option pool\.maxSockets/],
     [
