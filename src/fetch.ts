@@ -231,19 +231,32 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
 
   // Per-host state is forgotten once it is back to its default (a closed circuit, not isolated) and idle
   // longer than every window it keeps (health, retry budget): a process calling many hosts stays flat.
-  // Swept when the map has doubled since the last sweep, so the cost per new host stays constant.
-  const idleMs = Math.max(
-    resolved.health.windowMs,
-    resolved.retry ? (resolved.retry.budget ? resolved.retry.budget.windowMs : 0) : 0,
-  );
+  // Swept when the map has doubled since the last sweep, so the cost per new host stays constant, and
+  // by an unref'd timer every `idleMs / 2` while any host is known, so state is released within 1.5 x
+  // `idleMs` of going idle even when no new host comes.
+  const budgetWindowOf = (policy: HostPolicy): number => {
+    const budget = policy.retry ? policy.retry.budget : false;
+    return budget ? budget.windowMs : 0;
+  };
+  const idleMs = Math.max(resolved.health.windowMs, budgetWindowOf(resolved));
   let sweepAt = 256;
   const sweep = (now: number) => {
     for (const [host, state] of hosts) {
       const circuit = state.breaker?.state ?? 'closed';
-      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleMs) hosts.delete(host);
+      const idleFor = Math.max(idleMs, budgetWindowOf(state.policy));
+      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleFor) hosts.delete(host);
     }
     sweepAt = Math.max(256, hosts.size * 2);
     pools.forgetRoutes();
+  };
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const onSweepTimer = () => {
+    sweepTimer = undefined;
+    sweep(Date.now());
+    if (hosts.size > 0) scheduleSweep();
+  };
+  const scheduleSweep = () => {
+    sweepTimer ??= setTimeout(onSweepTimer, Math.ceil(idleMs / 2)).unref();
   };
 
   const newHostState = (host: string, policy: HostPolicy): HostState =>
@@ -259,6 +272,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       if (hosts.size >= sweepAt) sweep(Date.now());
       state = newHostState(host, table.resolve(host));
       hosts.set(host, state);
+      if (sweepTimer === undefined) scheduleSweep();
     }
     return state;
   };
