@@ -46,6 +46,14 @@ export interface PoolOptions {
    * @default false (as Node's fetch)
    */
   allowH2?: boolean | undefined;
+  /**
+   * An HTTP proxy for these connections, as a URL (`http://proxy:3128`, `https://...`; credentials in
+   * the URL are sent as `Proxy-Authorization: Basic`). Every request is tunnelled with CONNECT, as Node's
+   * fetch does under `NODE_USE_ENV_PROXY`. Per host through `hosts` (`{ match: '*.internal', pool: {
+   * proxy: false } }` bypasses it). `false`: connect directly.
+   * @default false
+   */
+  proxy?: string | false | undefined;
 }
 
 /** The `tls.connect` options resilient-fetch passes through. */
@@ -434,6 +442,7 @@ export const defaults = {
     bodyTimeoutMs: 60_000,
     tls: {},
     allowH2: false,
+    proxy: false,
   },
   retry: {
     strategy: 'exponential',
@@ -576,6 +585,13 @@ const poolValidators: Validators<PoolOptions> = {
   bodyTimeoutMs: checkNumber(1, true, maxTimerMs),
   tls: (value, path) => validateGroup(value, path, tlsValidators),
   allowH2: checkBoolean,
+  proxy: (value, path) => {
+    if (value === false) return;
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      fail(TypeError, path, 'an http: or https: URL, or false', value);
+    }
+  },
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {

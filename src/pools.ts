@@ -12,7 +12,7 @@
 import { createCachingLookup } from './dns.ts';
 import type { HostTable } from './hosts.ts';
 import type { HostPolicy, ResolvedOptions } from './options.ts';
-import { type Dispatcher, Dispatcher1Wrapper, Agent as Undici8Agent } from './undici.ts';
+import { type Dispatcher, Dispatcher1Wrapper, ProxyAgent, Agent as Undici8Agent } from './undici.ts';
 
 /** A snapshot of one origin's pool, as undici's `PoolStats` reports it. */
 export interface OriginPoolStats {
@@ -67,7 +67,8 @@ const hostOf = (origin: string): string => hostOfUrl(origin) ?? origin;
 /** The subset of an undici Agent (either version) we use. */
 interface AgentLike {
   dispatch(opts: unknown, handler: unknown): boolean;
-  readonly stats: Record<string, Omit<OriginPoolStats, 'host'>>;
+  /** Absent on undici's ProxyAgent. */
+  readonly stats: Record<string, Omit<OriginPoolStats, 'host'>> | undefined;
   close(): Promise<void>;
   destroy(error: Error): Promise<void>;
 }
@@ -117,11 +118,34 @@ interface Entry {
 }
 
 function createEntry(pool: HostPolicy['pool'], lookup: unknown): Entry {
+  if (pool.proxy) return createProxyEntry(pool, pool.proxy, lookup);
   if (NodeAgent) {
     const agent = new NodeAgent(agentOptions(pool, lookup));
     return { dispatcher: agent, agent };
   }
   const agent = new Undici8Agent(agentOptions(pool, lookup)) as unknown as AgentLike;
+  return { dispatcher: new Dispatcher1Wrapper(agent as never) as unknown as AgentLike, agent };
+}
+
+/**
+ * A pool behind an HTTP proxy. Node's bundled undici does not expose its ProxyAgent class, so this is npm
+ * undici 8's, behind `Dispatcher1Wrapper` (HTTP/1.1 only; measured 3-9% slower than Node's own Agent).
+ * Every request is tunnelled with CONNECT (`proxyTunnel`), as Node's fetch does with its env proxy; the
+ * DNS cache resolves the proxy's name, the target's TLS options apply inside the tunnel.
+ */
+function createProxyEntry(pool: HostPolicy['pool'], uri: string, lookup: unknown): Entry {
+  const {
+    connect: _direct,
+    allowH2: _h2,
+    ...options
+  } = agentOptions(pool, lookup) as Record<string, unknown>;
+  const agent = new ProxyAgent({
+    ...options,
+    uri,
+    proxyTunnel: true,
+    requestTls: { ...pool.tls },
+    ...(lookup ? { proxyTls: { lookup } } : {}),
+  } as ConstructorParameters<typeof ProxyAgent>[0]) as unknown as AgentLike;
   return { dispatcher: new Dispatcher1Wrapper(agent as never) as unknown as AgentLike, agent };
 }
 
@@ -188,14 +212,16 @@ export function createPools(options: ResolvedOptions, table: HostTable): PoolSet
 
   const live = (): Entry[] => [main, ...overrides.map((o) => o.entry), ...draining];
   const busy = () =>
-    live().some((entry) => Object.values(entry.agent.stats).some((s) => s.running > 0 || s.pending > 0));
+    live().some((entry) =>
+      Object.values(entry.agent.stats ?? {}).some((s) => s.running > 0 || s.pending > 0),
+    );
 
   return {
     dispatcher: dispatcher as unknown as Dispatcher,
     stats() {
       const out: Record<string, OriginPoolStats> = {};
       for (const { agent } of live()) {
-        for (const [origin, s] of Object.entries(agent.stats)) {
+        for (const [origin, s] of Object.entries(agent.stats ?? {})) {
           // One origin can have a pool in a draining Agent and in its successor: counted together.
           const prev = out[origin];
           out[origin] = {

@@ -15,6 +15,7 @@ describe('resolveOptions', () => {
       bodyTimeoutMs: 60_000,
       tls: {},
       allowH2: false,
+      proxy: false,
     });
     assert.deepEqual(resolved.timeout, { attemptMs: 60_000, deadlineMs: 120_000, deadlineCoversBody: false });
     assert.ok(resolved.retry);
