@@ -139,14 +139,26 @@ function createProxyEntry(pool: HostPolicy['pool'], uri: string, lookup: unknown
     allowH2: _h2,
     ...options
   } = agentOptions(pool, lookup) as Record<string, unknown>;
-  const agent = new ProxyAgent({
+  const proxy = new ProxyAgent({
     ...options,
     uri,
     proxyTunnel: true,
     requestTls: { ...pool.tls },
     ...(lookup ? { proxyTls: { lookup } } : {}),
-  } as ConstructorParameters<typeof ProxyAgent>[0]) as unknown as AgentLike;
-  return { dispatcher: new Dispatcher1Wrapper(agent as never) as unknown as AgentLike, agent };
+  } as ConstructorParameters<typeof ProxyAgent>[0]);
+  // ProxyAgent reports no stats; the Agent inside it (one pool per target origin) does. Without them,
+  // close() could not see the responses still flowing through the proxy.
+  const key = Object.getOwnPropertySymbols(proxy).find((k) => k.description === 'proxy agent');
+  const inner = key && (proxy as unknown as Record<symbol, AgentLike | undefined>)[key];
+  const agent: AgentLike = {
+    dispatch: (opts, handler) => proxy.dispatch(opts as never, handler as never),
+    get stats() {
+      return inner?.stats;
+    },
+    close: () => proxy.close(),
+    destroy: (error) => proxy.destroy(error),
+  };
+  return { dispatcher: new Dispatcher1Wrapper(proxy) as unknown as AgentLike, agent };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

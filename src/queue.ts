@@ -239,16 +239,16 @@ export function createLimiter(options: LimiterOptions, inner: Inner, hooks: Limi
     slot.state = QUEUED;
     slot.queuedAt = performance.now();
     slot.connected = true;
-    // The caller's handler gets our abort now: fetch calls it on an abort or a timeout while we wait
-    // (and at once, from inside this call, if the request was aborted already).
-    slot.handler.onConnect?.((reason?: unknown) => slot.abortWhileQueued(reason));
-    if (slot.state !== QUEUED) return true;
     slot.prev = tail;
     if (tail) tail.next = slot;
     else head = slot;
     tail = slot;
     queued++;
     armTimer();
+    // The caller's handler gets our abort now: fetch calls it on an abort or a timeout while we wait
+    // (and at once, from inside this call, if the request was aborted already: it is linked by then, so
+    // it leaves the queue cleanly).
+    slot.handler.onConnect?.((reason?: unknown) => slot.abortWhileQueued(reason));
     return true;
   };
 

@@ -298,6 +298,11 @@ describe('pool.proxy: an explicit proxy for our pools', () => {
     assert.equal(await (await rfetch(`http://localhost:${target.port}/direct`)).text(), 'target saw /direct');
     assert.deepEqual(tunnels, [`127.0.0.1:${target.port}`], 'one tunnel, for the proxied host only');
     assert.deepEqual(auth, [`Basic ${Buffer.from('app:s3cret').toString('base64')}`]);
+    assert.deepEqual(
+      Object.keys(rfetch.stats().pools).sort(),
+      [target.url, `http://localhost:${target.port}`].sort(),
+      'the proxied pool is in stats() too',
+    );
     await rfetch.close();
     await proxy.close();
     await target.close();
