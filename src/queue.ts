@@ -98,28 +98,29 @@ class Slot {
     this.abort = abort;
     if (this.pendingAbort) abort(this.pendingAbort.reason);
   }
-  onUpgrade(...args: unknown[]) {
+  // Explicit parameters (no rest arrays): these run for every request, onData for every chunk.
+  onUpgrade(status: unknown, headers: unknown, socket: unknown) {
     this.release();
-    return this.handler.onUpgrade?.(...args);
+    return this.handler.onUpgrade?.(status, headers, socket);
   }
-  onHeaders(...args: unknown[]) {
-    return this.handler.onHeaders?.(...args);
+  onHeaders(status: unknown, headers: unknown, resume: unknown, statusText: unknown) {
+    return this.handler.onHeaders?.(status, headers, resume, statusText);
   }
-  onData(...args: unknown[]) {
-    return this.handler.onData?.(...args);
+  onData(chunk: unknown) {
+    return this.handler.onData?.(chunk);
   }
-  onBodySent(...args: unknown[]) {
-    return this.handler.onBodySent?.(...args);
+  onBodySent(chunk: unknown) {
+    return this.handler.onBodySent?.(chunk);
   }
-  onRequestSent(...args: unknown[]) {
-    return this.handler.onRequestSent?.(...args);
+  onRequestSent() {
+    return this.handler.onRequestSent?.();
   }
-  onResponseStarted(...args: unknown[]) {
-    return this.handler.onResponseStarted?.(...args);
+  onResponseStarted() {
+    return this.handler.onResponseStarted?.();
   }
-  onComplete(...args: unknown[]) {
+  onComplete(trailers: unknown) {
     try {
-      return this.handler.onComplete?.(...args);
+      return this.handler.onComplete?.(trailers);
     } finally {
       this.release();
     }
