@@ -33,6 +33,9 @@ const defaultFetch: ResilientFetch = Object.assign(resilientFetch, {
       : getDefaultFetch().health(host)) as ResilientFetch['health'],
   onHealthChange: (listener: Parameters<ResilientFetch['onHealthChange']>[0]) =>
     getDefaultFetch().onHealthChange(listener),
+  configureHost: (...args: Parameters<ResilientFetch['configureHost']>) =>
+    getDefaultFetch().configureHost(...args),
+  removeHost: (pattern: Parameters<ResilientFetch['removeHost']>[0]) => getDefaultFetch().removeHost(pattern),
   [Symbol.asyncDispose]: () => instance?.close() ?? Promise.resolve(),
 });
 

@@ -14,6 +14,10 @@ export const ErrorCodes = {
   DESTROYED: 'ERR_RF_DESTROYED',
   /** The host's circuit is open (or held open by `isolate()`): the call was not sent. */
   CIRCUIT_OPEN: 'ERR_RF_CIRCUIT_OPEN',
+  /** `limits.maxInFlight` requests were in flight and `limits.maxQueue` waiting: the request was not sent. */
+  QUEUE_FULL: 'ERR_RF_QUEUE_FULL',
+  /** The request waited `limits.queueTimeoutMs` for a slot and was not sent. */
+  QUEUE_TIMEOUT: 'ERR_RF_QUEUE_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -77,6 +81,46 @@ export class CircuitOpenError extends ResilientFetchError {
   }
 }
 
+/**
+ * Refuses a request, without sending it, when `limits.maxInFlight` requests are in flight and
+ * `limits.maxQueue` already wait. The call rejects with `TypeError('fetch failed')` whose cause this is.
+ */
+export class QueueFullError extends ResilientFetchError {
+  readonly maxInFlight: number;
+  readonly maxQueue: number;
+
+  constructor(maxInFlight: number, maxQueue: number, options: ResilientFetchErrorOptions = {}) {
+    super(
+      ErrorCodes.QUEUE_FULL,
+      `resilient-fetch: ${maxInFlight} requests in flight (limits.maxInFlight) and ${maxQueue} waiting ` +
+        `(limits.maxQueue): the request${options.host ? ` to ${options.host}` : ''} was not sent`,
+      options,
+    );
+    this.name = 'QueueFullError';
+    this.maxInFlight = maxInFlight;
+    this.maxQueue = maxQueue;
+  }
+}
+
+/**
+ * Ends a request that waited `limits.queueTimeoutMs` for one of the `limits.maxInFlight` slots; it was
+ * not sent. The call rejects with `TypeError('fetch failed')` whose cause this is.
+ */
+export class QueueTimeoutError extends ResilientFetchError {
+  readonly queueTimeoutMs: number;
+
+  constructor(queueTimeoutMs: number, maxInFlight: number, options: ResilientFetchErrorOptions = {}) {
+    super(
+      ErrorCodes.QUEUE_TIMEOUT,
+      `resilient-fetch: the request${options.host ? ` to ${options.host}` : ''} waited ${queueTimeoutMs} ms ` +
+        `(limits.queueTimeoutMs) for one of ${maxInFlight} slots (limits.maxInFlight) and was not sent`,
+      options,
+    );
+    this.name = 'QueueTimeoutError';
+    this.queueTimeoutMs = queueTimeoutMs;
+  }
+}
+
 /** True for any error thrown by resilient-fetch (any copy of it); with `code`, only for that code. */
 export function isResilientFetchError(error: unknown, code?: ErrorCode): error is ResilientFetchError {
   if (typeof error !== 'object' || error === null || !(kBrand in error)) return false;
@@ -94,3 +138,9 @@ export const isCircuitOpenError = (error: unknown): error is CircuitOpenError =>
 
 /** The DOMException named `TimeoutError` a timeout rejects with, as `AbortSignal.timeout()` does. */
 export const timeoutError = (message: string): DOMException => new DOMException(message, 'TimeoutError');
+
+export const isQueueFullError = (error: unknown): error is QueueFullError =>
+  isResilientFetchError(error, ErrorCodes.QUEUE_FULL);
+
+export const isQueueTimeoutError = (error: unknown): error is QueueTimeoutError =>
+  isResilientFetchError(error, ErrorCodes.QUEUE_TIMEOUT);

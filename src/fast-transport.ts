@@ -399,8 +399,10 @@ class Hop implements Handler {
 /** One exchange: its hops (redirects), the promise of its Response, then the Response's body. */
 class Exchange {
   readonly #plan: Plan;
-  readonly #resolve: (response: Response) => void;
-  readonly #reject: (error: unknown) => void;
+  // Dropped once the promise is settled: the promise holds the Response, and this exchange lives as long
+  // as the body does, so keeping them would keep an unread Response from ever being collected.
+  #resolve: ((response: Response) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
   /** Aborts the hop in flight (from undici's onConnect). */
   #abort: ((reason?: unknown) => void) | undefined;
   /** The promise is settled (resolved with the Response, or rejected). */
@@ -537,7 +539,12 @@ class Exchange {
     adopt(response, urlWithoutFragment(plan.url), plan.redirects > 0, plan.cors ? 'cors' : 'basic');
     this.#settled = true;
     if (this.#dump) this.#detach();
-    this.#resolve(response);
+    // A body nobody reads and nobody holds would keep its connection (and its slot under the total cap)
+    // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected.
+    else bodyFinalizer.register(response, this, this);
+    const resolve = this.#resolve;
+    this.#resolve = this.#reject = undefined;
+    resolve?.(response);
     return true;
   }
 
@@ -681,6 +688,7 @@ class Exchange {
 
   #close(): void {
     this.#detach();
+    bodyFinalizer.unregister(this);
     const controller = this.#controller;
     if (controller === undefined) return;
     try {
@@ -695,6 +703,7 @@ class Exchange {
 
   #errorBody(error: unknown): void {
     this.#detach();
+    bodyFinalizer.unregister(this);
     try {
       this.#controller?.error(error);
     } catch {
@@ -710,13 +719,21 @@ class Exchange {
     this.#detach();
     if (!this.#settled) {
       this.#settled = true;
-      this.#reject(error);
+      const reject = this.#reject;
+      this.#resolve = this.#reject = undefined;
+      reject?.(error);
     }
+  }
+
+  /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
+  collected(): void {
+    this.#cancel(new DOMException('Response object has been garbage collected', 'AbortError'));
   }
 
   /** The reader cancelled the body: the connection is ended, as fetch ends it. */
   #cancel(reason: unknown): void {
     this.#detach();
+    bodyFinalizer.unregister(this);
     if (this.#done) return;
     this.#done = true;
     this.#destroyDecoders();
@@ -732,7 +749,9 @@ class Exchange {
     this.#destroyDecoders();
     if (!this.#settled) {
       this.#settled = true;
-      this.#reject(reason);
+      const reject = this.#reject;
+      this.#resolve = this.#reject = undefined;
+      reject?.(reason);
     } else this.#errorBody(reason);
   }
 
@@ -744,6 +763,9 @@ class Exchange {
     if (this.#onAbort !== undefined) this.#plan.signal?.removeEventListener('abort', this.#onAbort);
   }
 }
+
+/** Cancels the body of a Response collected before its body ended (see `Exchange.headers`). */
+const bodyFinalizer = new FinalizationRegistry<Exchange>((exchange) => exchange.collected());
 
 /** Removes a late-abort listener once the body it watches is gone (see `watchLateAbort`). */
 const lateAborts = new FinalizationRegistry<() => void>((remove) => remove());

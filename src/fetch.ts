@@ -7,20 +7,25 @@ import type { CircuitStateName } from './breaker.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
 import { createFastTransport } from './fast-transport.ts';
 import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
+import { createHostTable, type HostPattern } from './hosts.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
 import {
   type CloseOptions,
-  policyForHost,
+  type HostOptions,
+  type HostPolicy,
   type ResilientFetchOptions,
   type ResilientRequestInit,
   resolveCloseOptions,
+  resolveHostOverride,
+  resolveHostPattern,
   resolveOptions,
   resolveRequestPolicy,
 } from './options.ts';
-import { isOwnDispatcher } from './own-dispatchers.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
 import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
-import { createTelemetry } from './telemetry.ts';
+import { createLimiter, type Limiter } from './queue.ts';
+import { createQueueTelemetry, createTelemetry } from './telemetry.ts';
 import {
   createNodeFetchTransport,
   type FetchInit,
@@ -55,6 +60,21 @@ export interface ResilientFetchStats {
    * than `follow`, or a dispatcher that is not ours.
    */
   readonly sent: { readonly fast: number; readonly fetch: number };
+  /** The total cap (`limits`), or null when it is off. */
+  readonly queue: QueueStats | null;
+}
+
+/** The total cap and its queue. */
+export interface QueueStats {
+  /**
+   * Requests holding a slot: dispatched, and their response body not yet ended, errored or cancelled
+   * (each attempt and each redirect hop is one request).
+   */
+  readonly active: number;
+  /** Requests waiting for a slot. */
+  readonly length: number;
+  readonly maxInFlight: number;
+  readonly maxQueue: number;
 }
 
 /** A host's health status moved. */
@@ -113,6 +133,17 @@ export interface ResilientFetchMethods {
    * `resilient-fetch:health`. A throwing listener is ignored.
    */
   onHealthChange(listener: (change: HealthChange) => void): () => void;
+  /**
+   * Sets (replaces) the override of `pattern` (`hostname:port`, `hostname`, `*.domain` or a predicate,
+   * as in the `hosts` option), validated as at creation. New calls use it at once; calls in flight
+   * finish with the options they started with. When the pool options a host gets change, its old pool
+   * is drained (calls and bodies on it finish undisturbed) and closed, and new calls open a new one.
+   * A changed `circuitBreaker` group starts the host's circuit afresh (closed); a changed retry budget
+   * starts a fresh budget.
+   */
+  configureHost(pattern: HostPattern, options: HostOptions): void;
+  /** Removes the override of `pattern` (as `configureHost` changes it); false when there was none. */
+  removeHost(pattern: HostPattern): boolean;
   /** `await using rfetch = createResilientFetch()` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -170,9 +201,30 @@ function hostKey(value: string): string {
 
 type AnyFetch = (...args: unknown[]) => Promise<Response>;
 
+/** Two option groups with the same values (functions by identity). */
+const sameOptions = (a: object, b: object): boolean => {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) =>
+    Object.is((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
+};
+
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
-  const pools = createPools(resolved, (host) => policyForHost(resolved, host));
+  const table = createHostTable(resolved, resolved.hosts);
+  const pools = createPools(resolved, table);
+  let limiter: Limiter | undefined;
+  if (resolved.limits) {
+    const queueTelemetry = createQueueTelemetry(resolved.telemetry, {
+      queued: () => limiter?.queued ?? 0,
+      active: () => limiter?.active ?? 0,
+    });
+    limiter = createLimiter(resolved.limits, pools.dispatcher, queueTelemetry);
+  }
+  // What Node's fetch dispatches to: the total cap in front of the pools.
+  const dispatcher = (limiter?.dispatcher ?? pools.dispatcher) as typeof pools.dispatcher;
+  // The cap forwards undici's handler interface as it is: the fast transport may dispatch to it.
+  if (limiter && isOwnDispatcher(pools.dispatcher)) markOwnDispatcher(limiter.dispatcher);
   const transport = createFastTransport(createNodeFetchTransport(), isOwnDispatcher);
   const lifecycle = createLifecycle();
   const hosts = new Map<string, HostState>();
@@ -191,32 +243,79 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
 
   // Per-host state is forgotten once it is back to its default (a closed circuit, not isolated) and idle
   // longer than every window it keeps (health, retry budget): a process calling many hosts stays flat.
-  // Swept when the map has doubled since the last sweep, so the cost per new host stays constant.
-  const idleMs = Math.max(
-    resolved.health.windowMs,
-    resolved.retry ? (resolved.retry.budget ? resolved.retry.budget.windowMs : 0) : 0,
-  );
+  // Swept when the map has doubled since the last sweep, so the cost per new host stays constant, and
+  // by an unref'd timer every `idleMs / 2` while any host is known, so state is released within 1.5 x
+  // `idleMs` of going idle even when no new host comes.
+  const budgetWindowOf = (policy: HostPolicy): number => {
+    const budget = policy.retry ? policy.retry.budget : false;
+    return budget ? budget.windowMs : 0;
+  };
+  const idleMs = Math.max(resolved.health.windowMs, budgetWindowOf(resolved));
   let sweepAt = 256;
   const sweep = (now: number) => {
     for (const [host, state] of hosts) {
       const circuit = state.breaker?.state ?? 'closed';
-      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleMs) hosts.delete(host);
+      const idleFor = Math.max(idleMs, budgetWindowOf(state.policy));
+      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleFor) hosts.delete(host);
     }
     sweepAt = Math.max(256, hosts.size * 2);
+    pools.forgetRoutes();
   };
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const onSweepTimer = () => {
+    sweepTimer = undefined;
+    sweep(Date.now());
+    if (hosts.size > 0) scheduleSweep();
+  };
+  const scheduleSweep = () => {
+    sweepTimer ??= setTimeout(onSweepTimer, Math.ceil(idleMs / 2)).unref();
+  };
+
+  const newHostState = (host: string, policy: HostPolicy): HostState =>
+    createHostState(host, policy, resolved, (transition) => {
+      telemetry.circuit(transition);
+      const changed = hosts.get(host);
+      if (changed) refreshHealth(changed);
+    });
 
   const hostState = (host: string): HostState => {
     let state = hosts.get(host);
     if (state === undefined) {
       if (hosts.size >= sweepAt) sweep(Date.now());
-      state = createHostState(host, policyForHost(resolved, host), resolved, (transition) => {
-        telemetry.circuit(transition);
-        const changed = hosts.get(host);
-        if (changed) refreshHealth(changed);
-      });
+      state = newHostState(host, table.resolve(host));
       hosts.set(host, state);
+      if (sweepTimer === undefined) scheduleSweep();
     }
     return state;
+  };
+
+  /**
+   * After the overrides changed: pools are re-routed (a replaced pool drains), and each known host takes
+   * its new policy for its next calls. Calls in flight keep the policy they started with.
+   */
+  const applyHostChange = (): void => {
+    pools.reconfigure();
+    for (const [host, state] of hosts) {
+      const policy = table.resolve(host);
+      if (policy === state.policy) continue;
+      const fresh = newHostState(host, policy);
+      const sameBreaker =
+        state.policy.circuitBreaker === policy.circuitBreaker ||
+        (state.policy.circuitBreaker !== false &&
+          policy.circuitBreaker !== false &&
+          sameOptions(state.policy.circuitBreaker, policy.circuitBreaker));
+      const oldBudget = state.policy.retry ? state.policy.retry.budget : undefined;
+      const newBudget = policy.retry ? policy.retry.budget : undefined;
+      const sameBudget =
+        oldBudget === newBudget || (!!oldBudget && !!newBudget && sameOptions(oldBudget, newBudget));
+      // HostState's fields are read-only to the policies; this is the one place that swaps them.
+      Object.assign(state, {
+        policy,
+        breaker: sameBreaker ? state.breaker : fresh.breaker,
+        budget: sameBudget ? state.budget : fresh.budget,
+      });
+      refreshHealth(state);
+    }
   };
 
   const healthOf = (state: HostState, now = Date.now()): HostHealth => {
@@ -281,7 +380,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     lifecycle.enter();
     let pending: Promise<Response>;
     try {
-      pending = startCall(transport, input, init, normaliseInit(init, pools.dispatcher));
+      pending = startCall(transport, input, init, normaliseInit(init, dispatcher));
     } catch (error) {
       // A throwing getter on the caller's init: fetch would reject with that error too.
       pending = Promise.reject(error);
@@ -338,6 +437,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       lifecycle.beginClose();
       const error = new DestroyedError(reason);
       shutdown.abort(error);
+      limiter?.fail(error);
       destroying = pools.destroy(error).then(() => lifecycle.finishClose());
     }
     return destroying;
@@ -381,6 +481,15 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       pools: pools.stats(),
       transport: hasAppGlobalDispatcher() ? 'global' : 'node',
       sent: { fast: transport.sent.fast, fetch: transport.sent.fetch },
+      queue:
+        limiter && resolved.limits
+          ? {
+              active: limiter.active,
+              length: limiter.queued,
+              maxInFlight: resolved.limits.maxInFlight,
+              maxQueue: resolved.limits.maxQueue,
+            }
+          : null,
       hosts: Object.fromEntries(
         [...hosts].map(([host, state]) => [
           host,
@@ -413,6 +522,16 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
       if (!breaker)
         throw new TypeError(`resilient-fetch: ${host} has no circuit breaker (circuitBreaker: false)`);
       return breaker.isolate();
+    },
+    configureHost(pattern, hostOptions) {
+      const { key, policy } = resolveHostOverride(resolved, pattern, hostOptions);
+      table.set(key, policy);
+      applyHostChange();
+    },
+    removeHost(pattern) {
+      const removed = table.delete(resolveHostPattern(pattern));
+      if (removed) applyHostChange();
+      return removed;
     },
     [Symbol.asyncDispose]: () => close(),
   };

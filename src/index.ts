@@ -9,12 +9,17 @@ export {
   isCircuitOpenError,
   isClosedError,
   isDestroyedError,
+  isQueueFullError,
+  isQueueTimeoutError,
   isResilientFetchError,
+  QueueFullError,
+  QueueTimeoutError,
   ResilientFetchError,
 } from './errors.ts';
 export type {
   HealthChange,
   HostStats,
+  QueueStats,
   ResilientFetch,
   ResilientFetchMethods,
   ResilientFetchStats,
@@ -29,6 +34,7 @@ export type {
   LatencySummary,
 } from './health.ts';
 export { classifyHealth } from './health.ts';
+export type { HostPattern, HostPredicate, HostTarget } from './hosts.ts';
 export { install, isInstalled, uninstall } from './install.ts';
 export type { LifecycleState } from './lifecycle.ts';
 export type {
@@ -36,7 +42,9 @@ export type {
   CloseOptions,
   HealthOptions,
   HostOptions,
+  HostRule,
   JitterKind,
+  LimitsOptions,
   PoolOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,

@@ -1,4 +1,5 @@
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import { createHostTable, type HostPattern, type HostTable, parsePattern } from './hosts.ts';
 
 /**
  * Public options, the one `defaults` object, and `resolveOptions()`, which validates once at creation
@@ -45,6 +46,14 @@ export interface PoolOptions {
    * @default false (as Node's fetch)
    */
   allowH2?: boolean | undefined;
+  /**
+   * An HTTP proxy for these connections, as a URL (`http://proxy:3128`, `https://...`; credentials in
+   * the URL are sent as `Proxy-Authorization: Basic`). Every request is tunnelled with CONNECT, as Node's
+   * fetch does under `NODE_USE_ENV_PROXY`. Per host through `hosts` (`{ match: '*.internal', pool: {
+   * proxy: false } }` bypasses it). `false`: connect directly.
+   * @default false
+   */
+  proxy?: string | false | undefined;
 }
 
 /** The `tls.connect` options resilient-fetch passes through. */
@@ -217,6 +226,15 @@ export interface HostOptions {
   timeout?: TimeoutOptions | undefined;
 }
 
+/**
+ * One entry of the array form of `hosts`: the options of the hosts `match` selects. `match` is an exact
+ * host (`hostname:port`), a hostname (every port), a `*.suffix` wildcard (every subdomain, at any depth,
+ * every port; not the bare domain) or a predicate given `{ host, hostname, port }`.
+ */
+export interface HostRule extends HostOptions {
+  match: HostPattern;
+}
+
 /** How per-host health is judged (see `rfetch.health()`). */
 export interface HealthOptions {
   /**
@@ -300,6 +318,30 @@ export interface DnsOptions {
     | undefined;
 }
 
+/**
+ * The total cap across all hosts. A request is in flight from its dispatch until its response body has
+ * ended, errored or been cancelled (each attempt and each redirect hop is one request); beyond the cap,
+ * requests wait in one FIFO queue.
+ */
+export interface LimitsOptions {
+  /**
+   * Requests in flight at most, across all hosts.
+   * @default 100
+   */
+  maxInFlight?: number | undefined;
+  /**
+   * Requests waiting at most; one more is refused at once (`QueueFullError`). 0: never wait.
+   * @default 10_000
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long a request may wait for a slot (`QueueTimeoutError`); `false`: as long as its attempt
+   * timeout and the call's deadline allow (which always bound the wait).
+   * @default false
+   */
+  queueTimeoutMs?: number | false | undefined;
+}
+
 /** Options of `createResilientFetch()`. Every field is optional. */
 export interface ResilientFetchOptions extends HostOptions {
   /** `false` turns the DNS cache off (every new connection asks the system). */
@@ -307,16 +349,22 @@ export interface ResilientFetchOptions extends HostOptions {
   telemetry?: TelemetryOptions | undefined;
   health?: HealthOptions | undefined;
   /**
-   * Overrides per host: keys are `hostname:port` (that host only) or `hostname` (every port); values
-   * are merged over the top-level options, group by group.
+   * Overrides per host, merged over the top-level options group by group. A record keyed by pattern
+   * (`hostname:port`, `hostname` for every port, `*.example.com` for every subdomain), or an array of
+   * `{ match, ...options }` whose `match` may also be a predicate `({ host, hostname, port }) => boolean`.
+   * The most specific pattern wins, and only it applies: exact host > hostname > longest wildcard >
+   * predicates in the order given. Change them live with `configureHost()` / `removeHost()`.
+   * @default {}
    */
-  hosts?: Record<string, HostOptions> | undefined;
+  hosts?: Record<string, HostOptions> | readonly HostRule[] | undefined;
   /**
    * How long `close()` waits for in-flight calls and their response bodies before it destroys what is
    * left.
    * @default 30_000
    */
   drainTimeoutMs?: number | undefined;
+  /** The total cap and its queue; `false` turns the cap off. */
+  limits?: LimitsOptions | false | undefined;
 }
 
 /** Per-request overrides, given as `init.resilience`. */
@@ -357,11 +405,15 @@ export interface HostPolicy {
 
 export interface ResolvedOptions extends HostPolicy {
   readonly drainTimeoutMs: number;
+  readonly limits: Resolved<LimitsOptions> | false;
   readonly dns: (Resolved<Omit<DnsOptions, 'lookup'>> & { readonly lookup: DnsOptions['lookup'] }) | false;
   readonly telemetry: ResolvedTelemetry;
   readonly health: Resolved<HealthOptions>;
-  /** Per-host policies by key (`hostname:port` or `hostname`). */
-  readonly hosts: ReadonlyMap<string, HostPolicy>;
+  /**
+   * Per-host policies by pattern, in the order given: normalised strings (`hostname:port`, `hostname`,
+   * `*.suffix`) and predicate functions.
+   */
+  readonly hosts: ReadonlyMap<HostPattern, HostPolicy>;
 }
 
 const retryableErrorCodes = [
@@ -390,6 +442,7 @@ export const defaults = {
     bodyTimeoutMs: 60_000,
     tls: {},
     allowH2: false,
+    proxy: false,
   },
   retry: {
     strategy: 'exponential',
@@ -434,6 +487,7 @@ export const defaults = {
   },
   dns: { ttlMs: 30_000, errorTtlMs: 1_000, maxEntries: 10_000 },
   drainTimeoutMs: 30_000,
+  limits: { maxInFlight: 100, maxQueue: 10_000, queueTimeoutMs: false },
 } as const;
 
 // A mapped type over the option interfaces: forgetting to validate a new option is a compile error.
@@ -531,6 +585,13 @@ const poolValidators: Validators<PoolOptions> = {
   bodyTimeoutMs: checkNumber(1, true, maxTimerMs),
   tls: (value, path) => validateGroup(value, path, tlsValidators),
   allowH2: checkBoolean,
+  proxy: (value, path) => {
+    if (value === false) return;
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      fail(TypeError, path, 'an http: or https: URL, or false', value);
+    }
+  },
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {
@@ -618,6 +679,14 @@ const dnsValidators: Validators<DnsOptions> = {
   lookup: checkFunction,
 };
 
+const limitsValidators: Validators<LimitsOptions> = {
+  maxInFlight: checkNumber(1, true),
+  maxQueue: checkNumber(0, true),
+  queueTimeoutMs: (value, path) => {
+    if (value !== false) checkNumber(1, false, maxTimerMs)(value, path);
+  },
+};
+
 const topValidators: Validators<ResilientFetchOptions> = {
   ...hostValidators,
   dns: checkGroup(dnsValidators, true),
@@ -631,14 +700,48 @@ const topValidators: Validators<ResilientFetchOptions> = {
     }
   },
   hosts: (value, path) => {
-    if (!isPlainObject(value)) fail(TypeError, path, 'an object', value);
+    if (Array.isArray(value)) {
+      const seen = new Map<HostPattern, number>();
+      value.forEach((rule: unknown, i) => {
+        validateGroup(rule, `${path}[${i}]`, ruleValidators);
+        // Required, so checked even when absent.
+        checkPattern((rule as HostRule).match, `${path}[${i}].match`);
+        const key = patternKey((rule as HostRule).match);
+        const first = seen.get(key);
+        if (first !== undefined) {
+          fail(TypeError, `${path}[${i}].match`, `a pattern not given before (as ${path}[${first}])`, key);
+        }
+        seen.set(key, i);
+      });
+      return;
+    }
+    if (!isPlainObject(value)) fail(TypeError, path, 'an object or an array of { match, ...options }', value);
+    const seen = new Set<HostPattern>();
     for (const [key, host] of Object.entries(value as Record<string, unknown>)) {
-      if (key === '' || /[/\s]/.test(key)) fail(TypeError, `${path} key`, 'hostname or hostname:port', key);
+      const parsed = parsePattern(key);
+      if (parsed === undefined) fail(TypeError, `${path} key`, patternExpected, key);
+      if (seen.has(parsed?.key as string)) fail(TypeError, `${path} key`, 'a pattern not given before', key);
+      seen.add(parsed?.key as string);
       validateGroup(host, `${path}.${key}`, hostValidators);
     }
   },
   drainTimeoutMs: checkNumber(0, false, maxTimerMs),
+  limits: checkGroup(limitsValidators, true),
 };
+
+const patternExpected = 'hostname, hostname:port or *.domain';
+
+const checkPattern: Validator = (value, path) => {
+  if (typeof value === 'function') return;
+  if (typeof value !== 'string') fail(TypeError, path, `a string (${patternExpected}) or a function`, value);
+  if (parsePattern(value as string) === undefined) fail(TypeError, path, patternExpected, value);
+};
+
+/** The key a pattern is stored under: its normalised string, or the predicate itself. */
+const patternKey = (pattern: HostPattern): HostPattern =>
+  typeof pattern === 'function' ? pattern : (parsePattern(pattern)?.key ?? pattern);
+
+const ruleValidators: Validators<HostRule> = { ...hostValidators, match: checkPattern };
 
 const requestValidators: Validators<RequestPolicyOptions> = {
   retry: checkGroup(requestRetryValidators, true),
@@ -742,9 +845,15 @@ const basePolicy: HostPolicy = Object.freeze({
 export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOptions {
   validateGroup(user, '', topValidators);
   const top = mergeHost(basePolicy, user);
-  const hosts = new Map<string, HostPolicy>();
-  for (const [key, host] of Object.entries(user.hosts ?? {}))
-    hosts.set(key.toLowerCase(), mergeHost(top, host));
+  const hosts = new Map<HostPattern, HostPolicy>();
+  if (Array.isArray(user.hosts)) {
+    for (const { match, ...host } of user.hosts as readonly HostRule[]) {
+      hosts.set(patternKey(match), mergeHost(top, host));
+    }
+  } else {
+    for (const [key, host] of Object.entries(user.hosts ?? {}))
+      hosts.set(patternKey(key), mergeHost(top, host));
+  }
   return Object.freeze({
     ...top,
     hosts,
@@ -762,13 +871,52 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
         ? false
         : Object.freeze({ ...defaults.dns, lookup: undefined, ...withoutUndefined(user.dns) }),
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
+    limits:
+      user.limits === false ? false : Object.freeze({ ...defaults.limits, ...withoutUndefined(user.limits) }),
   });
 }
 
-/** The policy for `host` (`hostname:port`): an exact entry, else a hostname entry, else the top level. */
+const tables = new WeakMap<ResolvedOptions, HostTable>();
+
+/** The table of the overrides given at creation (see `hosts.ts`), built once per resolved options. */
+export function hostTableOf(options: ResolvedOptions): HostTable {
+  let table = tables.get(options);
+  if (table === undefined) {
+    table = createHostTable(options, options.hosts);
+    tables.set(options, table);
+  }
+  return table;
+}
+
+/**
+ * The policy for `host` (`hostname:port`) under the overrides given at creation: the most specific
+ * pattern (exact host, hostname, longest wildcard, predicates in order), else the top level.
+ */
 export function policyForHost(options: ResolvedOptions, host: string): HostPolicy {
   if (options.hosts.size === 0) return options;
-  return options.hosts.get(host) ?? options.hosts.get(host.slice(0, host.lastIndexOf(':'))) ?? options;
+  return hostTableOf(options).resolve(host);
+}
+
+/**
+ * Validates a live override (`configureHost(pattern, options)`), naming `hosts.<pattern>.<path>` in its
+ * errors, and merges it over the top-level options. Returns the key it is stored under and its policy.
+ */
+export function resolveHostOverride(
+  top: ResolvedOptions,
+  pattern: unknown,
+  user: unknown,
+): { key: HostPattern; policy: HostPolicy } {
+  checkPattern(pattern, 'hosts pattern');
+  const key = patternKey(pattern as HostPattern);
+  const label = typeof key === 'function' ? `hosts[${key.name || 'predicate'}]` : `hosts.${key}`;
+  validateGroup(user ?? {}, label, hostValidators);
+  return { key, policy: mergeHost(top, (user ?? {}) as HostOptions) };
+}
+
+/** Validates a pattern given to `removeHost()`; returns the key it is stored under. */
+export function resolveHostPattern(pattern: unknown): HostPattern {
+  checkPattern(pattern, 'hosts pattern');
+  return patternKey(pattern as HostPattern);
 }
 
 /**

@@ -42,3 +42,9 @@ export const ATTR_REASON = 'resilient_fetch.reason';
 export const ATTR_STATE = 'state';
 export const EVENT_RETRY = 'resilient_fetch.retry';
 export const EVENT_CIRCUIT = 'resilient_fetch.circuit';
+
+// The total cap and its queue (limits).
+export const METRIC_QUEUE_LENGTH = 'resilient_fetch.queue.length';
+export const METRIC_QUEUE_ACTIVE = 'resilient_fetch.queue.active';
+export const METRIC_QUEUE_WAIT = 'resilient_fetch.queue.wait.duration';
+export const METRIC_QUEUE_REJECTIONS = 'resilient_fetch.queue.rejections';

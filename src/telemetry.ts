@@ -139,8 +139,15 @@ function onSendHeaders(message: unknown): void {
     handlerKey = Object.getOwnPropertySymbols(request).find((key) => key.description === 'handler') ?? null;
   }
   if (handlerKey === null) return;
-  const handler = request[handlerKey];
-  const peer = typeof handler === 'object' && handler !== null ? peers.get(handler) : undefined;
+  // The handler we noted may sit under a wrapper dispatched after it (the total cap's slot, which
+  // exposes the handler it wraps as `handler`).
+  let handler = request[handlerKey];
+  let peer: Peer | undefined;
+  for (let depth = 0; depth < 4 && typeof handler === 'object' && handler !== null; depth++) {
+    peer = peers.get(handler);
+    if (peer !== undefined) break;
+    handler = (handler as { handler?: unknown }).handler;
+  }
   if (peer === undefined || typeof socket !== 'object' || socket === null) return;
   const s = socket as { remoteAddress?: string; remotePort?: number; alpnProtocol?: string | false };
   peer.address = s.remoteAddress;
@@ -458,6 +465,58 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
         'resilient_fetch.circuit.from': transition.from,
         'resilient_fetch.circuit.to': transition.to,
       });
+    },
+  };
+}
+
+/** The queue of the total cap, as `createQueueTelemetry` observes it. */
+export interface QueueSources {
+  /** Requests waiting for a slot. */
+  queued(): number;
+  /** Requests holding a slot. */
+  active(): number;
+}
+
+export interface QueueTelemetry {
+  /** A request got its slot after waiting `ms` (requests that did not wait are not recorded). */
+  waited(ms: number): void;
+  /** A request was refused by the queue. */
+  rejected(reason: 'queue_full' | 'queue_timeout'): void;
+}
+
+/**
+ * Metrics of the total cap: queue length and slots in use (observed at collection time, nothing per
+ * request), the wait of requests that had to wait, and refusals by reason. The queue is shared by all
+ * hosts, so these carry no host attribute.
+ */
+export function createQueueTelemetry(options: ResolvedTelemetry, sources: QueueSources): QueueTelemetry {
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('resilient-fetch', VERSION);
+  meter
+    .createObservableUpDownCounter(semconv.METRIC_QUEUE_LENGTH, {
+      description: 'Requests waiting for a slot of the total cap (limits.maxInFlight).',
+      unit: '{request}',
+    })
+    .addCallback((result) => result.observe(sources.queued()));
+  meter
+    .createObservableUpDownCounter(semconv.METRIC_QUEUE_ACTIVE, {
+      description: 'Requests holding a slot of the total cap: dispatched, response body not yet ended.',
+      unit: '{request}',
+    })
+    .addCallback((result) => result.observe(sources.active()));
+  const wait = meter.createHistogram(semconv.METRIC_QUEUE_WAIT, {
+    description: 'Time requests waited in the queue for a slot of the total cap.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...semconv.DURATION_BUCKETS, 30, 60] },
+  });
+  const rejections = meter.createCounter(semconv.METRIC_QUEUE_REJECTIONS, {
+    description: 'Requests the queue refused, by reason (queue_full, queue_timeout).',
+  });
+  return {
+    waited(ms) {
+      wait.record(ms / 1_000);
+    },
+    rejected(reason) {
+      rejections.add(1, { [semconv.ATTR_REASON]: reason });
     },
   };
 }

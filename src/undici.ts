@@ -7,4 +7,4 @@
 import 'node:http';
 
 export type { Dispatcher } from 'undici';
-export { Agent, Dispatcher1Wrapper, Pool } from 'undici';
+export { Agent, Dispatcher1Wrapper, Pool, ProxyAgent } from 'undici';

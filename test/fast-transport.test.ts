@@ -299,6 +299,40 @@ describe('fast transport', () => {
     }
   });
 
+  it('an unread body whose Response is garbage-collected is cancelled and its connection closed, as in fetch', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let closed = false;
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = () => {
+        while (res.write(chunk)) {}
+        res.once('drain', pump);
+      };
+      pump();
+    });
+    server.on('connection', (socket) => socket.on('close', () => (closed = true)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const before = rfetch.stats().sent.fast;
+      // The Response is dropped unread: the endless body stalls once the buffers are full.
+      await (async () => {
+        await rfetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/endless`);
+      })();
+      assert.equal(rfetch.stats().sent.fast, before + 1);
+      for (let i = 0; i < 20 && !closed; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(closed, true, 'the connection of the collected Response was closed');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('a long-lived caller signal does not keep finished calls (and their bodies) alive', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

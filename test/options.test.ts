@@ -15,6 +15,7 @@ describe('resolveOptions', () => {
       bodyTimeoutMs: 60_000,
       tls: {},
       allowH2: false,
+      proxy: false,
     });
     assert.deepEqual(resolved.timeout, { attemptMs: 60_000, deadlineMs: 120_000, deadlineCoversBody: false });
     assert.ok(resolved.retry);
@@ -133,7 +134,7 @@ describe('resolveOptions', () => {
       'unknown top-level key',
       { retries: 3 },
       TypeError,
-      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, dns, telemetry, health, hosts, drainTimeoutMs\)/,
+      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
     ],
     ['unknown nested key', { pool: { maxSockets: 3 } }, TypeError, /unknown option pool\.maxSockets/],
     [
@@ -274,7 +275,7 @@ describe('resolveOptions', () => {
       'host key with a path',
       { hosts: { 'api/v1': {} } },
       TypeError,
-      /option hosts key must be hostname or hostname:port, received "api\/v1"/,
+      /option hosts key must be hostname, hostname:port or \*\.domain, received "api\/v1"/,
     ],
   );
   for (const [name, options, type, message] of bad) {

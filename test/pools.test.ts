@@ -263,3 +263,73 @@ describe('per-host pools', () => {
     assert.equal(tunnels, 2, 'both calls went through the proxy');
   });
 });
+
+describe('pool.proxy: an explicit proxy for our pools', () => {
+  /** A CONNECT proxy that counts its tunnels by target and records the Proxy-Authorization it got. */
+  async function startProxy() {
+    const tunnels: string[] = [];
+    const auth: Array<string | undefined> = [];
+    const proxy = await startServer((_req, res) => res.writeHead(405).end());
+    proxy.server.on('connect', (req, socket) => {
+      tunnels.push(String(req.url));
+      auth.push(req.headers['proxy-authorization']);
+      const [host, port] = String(req.url).split(':');
+      const upstream = net.connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(socket).pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    return { proxy, tunnels, auth };
+  }
+
+  it('tunnels calls through the proxy, with its credentials; a host pattern can bypass it', async () => {
+    const target = await startServer((req, res) => res.end(`target saw ${req.url}`));
+    const { proxy, tunnels, auth } = await startProxy();
+    const proxyUrl = new URL(proxy.url);
+    proxyUrl.username = 'app';
+    proxyUrl.password = 's3cret';
+    const rfetch = createResilientFetch({
+      pool: { proxy: proxyUrl.href },
+      hosts: { localhost: { pool: { proxy: false } } },
+    });
+    assert.equal(await (await rfetch(`${target.url}/via-proxy`)).text(), 'target saw /via-proxy');
+    assert.equal(await (await rfetch(`http://localhost:${target.port}/direct`)).text(), 'target saw /direct');
+    assert.deepEqual(tunnels, [`127.0.0.1:${target.port}`], 'one tunnel, for the proxied host only');
+    assert.deepEqual(auth, [`Basic ${Buffer.from('app:s3cret').toString('base64')}`]);
+    assert.deepEqual(
+      Object.keys(rfetch.stats().pools).sort(),
+      [target.url, `http://localhost:${target.port}`].sort(),
+      'the proxied pool is in stats() too',
+    );
+    await rfetch.close();
+    await proxy.close();
+    await target.close();
+  });
+
+  it('a proxy set live with configureHost() carries the new calls', async () => {
+    const target = await startServer((_req, res) => res.end('ok'));
+    const { proxy, tunnels } = await startProxy();
+    const rfetch = createResilientFetch();
+    await (await rfetch(target.url)).text();
+    assert.equal(tunnels.length, 0);
+    rfetch.configureHost(`127.0.0.1:${target.port}`, { pool: { proxy: proxy.url } });
+    await (await rfetch(target.url)).text();
+    assert.deepEqual(tunnels, [`127.0.0.1:${target.port}`]);
+    await rfetch.close();
+    await proxy.close();
+    await target.close();
+  });
+
+  it('rejects a proxy that is not an http(s) URL, naming the option', () => {
+    assert.throws(
+      () => createResilientFetch({ pool: { proxy: 'socks5://127.0.0.1:1080' } }),
+      /option pool\.proxy must be an http: or https: URL, or false, received "socks5:\/\/127\.0\.0\.1:1080"/,
+    );
+    assert.throws(
+      () => createResilientFetch({ hosts: { '*.a.com': { pool: { proxy: true as never } } } }),
+      /option hosts\.\*\.a\.com\.pool\.proxy must be an http: or https: URL, or false, received true/,
+    );
+  });
+});
