@@ -4,7 +4,13 @@
  */
 import { prepareBody } from './body.ts';
 import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
-import { CircuitOpenError, isResilientFetchError, timeoutError } from './errors.ts';
+import {
+  CircuitOpenError,
+  isQueueFullError,
+  isQueueTimeoutError,
+  isResilientFetchError,
+  timeoutError,
+} from './errors.ts';
 import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
 import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
@@ -481,6 +487,11 @@ function outcomeOfResponse(call: Call, response: Response): CallOutcome {
 function outcomeOfError(call: Call, error: unknown): CallOutcome {
   const base = { ...outcomeBase(call), errorType: errorCodeOf(error) };
   if (error instanceof CircuitOpenError) return { ...base, result: 'rejected' };
+  // Refused by the total cap's queue (full, or waited too long): not sent, says nothing about the host.
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (isQueueFullError(cause) || isQueueTimeoutError(cause)) {
+    return { ...base, errorType: cause.code, result: 'rejected' };
+  }
   if (call.signal?.aborted && error === call.signal.reason) return { ...base, result: 'aborted' };
   if (error instanceof DOMException && error.name === 'TimeoutError') {
     return { ...base, result: 'failure', failure: 'timeout' };

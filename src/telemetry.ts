@@ -444,7 +444,10 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
           ...metricHost(outcome.host),
           [semconv.ATTR_REASON]: outcome.errorType ?? 'rejected',
         });
-        // A call refused by an open circuit has no attempt: it is made visible as a span of its own.
+      }
+      // A call refused by an open circuit has no attempt: it is made visible as a span of its own. (A
+      // call the queue refused has its attempt span already, with that error.)
+      if (outcome.result === 'rejected' && outcome.errorType === 'ERR_RF_CIRCUIT_OPEN') {
         const span = tracer.startSpan(outcome.method, {
           kind: SpanKind.CLIENT,
           attributes: {

@@ -169,6 +169,15 @@ describe('total cap and queue', () => {
       rejected.map((p) => [p.attributes['resilient_fetch.reason'], p.value]),
       [['queue_full', 1]],
     );
+    // The call's one outcome: rejected (not sent), with the queue's code, and not held against the host.
+    const calls = await points(reader, 'resilient_fetch.rejections');
+    assert.deepEqual(
+      calls.map((p) => [p.attributes['resilient_fetch.reason'], p.value]),
+      [['ERR_RF_QUEUE_FULL', 1]],
+    );
+    const outcomes = await points(reader, 'resilient_fetch.call.duration');
+    assert.ok(outcomes.some((p) => p.attributes['resilient_fetch.outcome'] === 'rejected'));
+    assert.equal(rfetch.health(a.server.url).failures.network, 0);
     const waits = await points(reader, 'resilient_fetch.queue.wait.duration');
     assert.equal((waits[0]?.value as { count: number } | undefined)?.count, 1, 'one request waited');
     await rfetch.close();
