@@ -11,7 +11,7 @@
  * 2. Many hosts: one loopback server; `--hosts` distinct host names (`h<n>.test:<port>`) that our DNS
  *    cache's resolver maps to 127.0.0.1 (an injected `dns.lookup`, so nothing leaves the machine and no
  *    resolver is asked). Each host is called once. Then the instance is left idle past its eviction time
- *    (short pool keep-alive, short health and budget windows), one more call to a known host lets the
+ *    (short pool keep-alive, short health and budget windows, short DNS cache TTL), one more call to a known host lets the
  *    amortised sweeps run, and the heap after GC is compared with the heap before the first call.
  *    Bytes per host are printed while the hosts are live and after eviction. RSS is printed beside the
  *    heap: the allocator keeps pages, so RSS does not come back as the heap does (../shared/FACTS.md).
@@ -90,6 +90,7 @@ async function manyHosts(count: number): Promise<void> {
     health: { windowMs },
     retry: { budget: { windowMs } },
     dns: {
+      ttlMs: windowMs,
       lookup: (_host, _options, callback) => callback(null, [{ address: '127.0.0.1', family: 4 }]),
     },
   });

@@ -54,6 +54,21 @@ export function createCachingLookup(
     callback(null, first.address, first.family);
   };
 
+  // Expired answers are dropped by an unref'd timer (every ttlMs while anything is cached), so that a
+  // process that called many hosts once does not keep their answers: memory follows the hosts in use.
+  let purgeTimer: NodeJS.Timeout | undefined;
+  const purge = () => {
+    purgeTimer = undefined;
+    const now = Date.now();
+    for (const [key, entry] of cache) {
+      if (entry.waiting === undefined && entry.expires <= now) cache.delete(key);
+    }
+    if (cache.size > 0) schedulePurge();
+  };
+  const schedulePurge = () => {
+    purgeTimer ??= setTimeout(purge, options.ttlMs).unref();
+  };
+
   return (hostname, wanted, callback) => {
     const now = Date.now();
     const key = `${hostname}|${wanted.hints ?? 0}`;
@@ -67,6 +82,7 @@ export function createCachingLookup(
     cache.delete(key);
     cache.set(key, entry);
     if (cache.size > options.maxEntries) cache.delete(cache.keys().next().value as string);
+    schedulePurge();
     const lookupOptions: LookupAllOptions = { all: true, ...(wanted.hints ? { hints: wanted.hints } : {}) };
     resolve(hostname, lookupOptions, (error, addresses) => {
       const waiting = entry.waiting ?? [];
