@@ -56,9 +56,9 @@ export function createCachingLookup(
 
   // Expired answers are dropped by an unref'd timer (every ttlMs while anything is cached), so that a
   // process that called many hosts once does not keep their answers: memory follows the hosts in use.
-  let purgeTimer: NodeJS.Timeout | undefined;
+  let purgeScheduled = false;
   const purge = () => {
-    purgeTimer = undefined;
+    purgeScheduled = false;
     const now = Date.now();
     for (const [key, entry] of cache) {
       if (entry.waiting === undefined && entry.expires <= now) cache.delete(key);
@@ -66,7 +66,9 @@ export function createCachingLookup(
     if (cache.size > 0) schedulePurge();
   };
   const schedulePurge = () => {
-    purgeTimer ??= setTimeout(purge, options.ttlMs).unref();
+    if (purgeScheduled) return;
+    purgeScheduled = true;
+    setTimeout(purge, options.ttlMs).unref();
   };
 
   return (hostname, wanted, callback) => {

@@ -29,6 +29,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
+import type { Peer } from './peers.ts';
 import type { OutboundRequest, Transport } from './transport.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */
@@ -208,6 +209,7 @@ interface Plan {
   /** A redirect left the request's first origin: fetch's response tainting becomes `cors`. */
   cors: boolean;
   onRedirect: OutboundRequest['onRedirect'];
+  peer: Peer | undefined;
 }
 
 /** The plan for a request the fast path reproduces exactly, or undefined to hand it to Node's fetch. */
@@ -281,6 +283,7 @@ function planOf(
     signal,
     redirects: 0,
     onRedirect: undefined,
+    peer: undefined,
     cors: false,
   };
 }
@@ -376,8 +379,11 @@ class Hop implements Handler {
   readonly #call: Exchange;
   /** A redirect being followed: the rest of this hop (its body) is ignored. */
   followed = false;
-  constructor(call: Exchange) {
+  /** Where telemetry wants this request's connection noted (src/peers.ts). */
+  readonly peer: Peer | undefined;
+  constructor(call: Exchange, peer: Peer | undefined) {
     this.#call = call;
+    this.peer = peer;
   }
   onConnect(abort: (reason?: unknown) => void): void {
     this.#call.connect(abort);
@@ -454,7 +460,7 @@ class Exchange {
           headers: wireHeaders(plan),
           body: plan.body === null ? null : plan.body.bytes,
         },
-        new Hop(this),
+        new Hop(this, plan.peer),
       );
     } catch (error) {
       this.error(error as Error);
@@ -816,6 +822,7 @@ export function createFastTransport(
       return fallback(request);
     }
     plan.onRedirect = request.onRedirect;
+    plan.peer = request.peer;
     if (plan.signal?.aborted) return Promise.reject(plan.signal.reason);
     return new Promise<Response>((resolve, reject) => new Exchange(plan, sent, resolve, reject).send());
   };

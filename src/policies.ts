@@ -239,7 +239,7 @@ async function attempt(
       call.hopHost = host;
       return scope.redirect(status, next, method);
     };
-    const request = { input: call.input, init: { ...init, signal }, onRedirect };
+    const request = { input: call.input, init: { ...init, signal }, onRedirect, peer: scope.peer };
     const response = await scope.run(() => transport(request));
     return { response, controller, tracker, scope };
   } catch (error) {

@@ -23,7 +23,7 @@ import {
 import type { BreakerTransition } from './breaker.ts';
 import type { CallOutcome, HealthStatus } from './health.ts';
 import type { ResolvedTelemetry } from './options.ts';
-import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
+import { type Peer, watchPeer } from './peers.ts';
 import { hostOfUrl } from './pools.ts';
 import { errorCodeOf } from './retry.ts';
 import * as semconv from './semconv.ts';
@@ -117,63 +117,6 @@ function withContext(
   return copy;
 }
 
-/** The connection a request went out on. */
-interface Peer {
-  address: string | undefined;
-  port: number | undefined;
-  protocol: '1.1' | '2' | undefined;
-}
-
-/** Handler of each request we dispatched while a span records -> where to note its connection. */
-const peers = new WeakMap<object, Peer>();
-let handlerKey: symbol | null | undefined;
-
-/**
- * undici publishes `client:sendHeaders` with the socket a request is written to; its request object
- * holds the handler it was dispatched with (a symbol-keyed field, found once by its description).
- * Subscribed once, the first time a recording span taps a dispatcher.
- */
-function onSendHeaders(message: unknown): void {
-  const { request, socket } = message as { request: Record<symbol, unknown>; socket?: unknown };
-  if (handlerKey === undefined) {
-    handlerKey = Object.getOwnPropertySymbols(request).find((key) => key.description === 'handler') ?? null;
-  }
-  if (handlerKey === null) return;
-  // The handler we noted may sit under a wrapper dispatched after it (the total cap's slot, which
-  // exposes the handler it wraps as `handler`).
-  let handler = request[handlerKey];
-  let peer: Peer | undefined;
-  for (let depth = 0; depth < 4 && typeof handler === 'object' && handler !== null; depth++) {
-    peer = peers.get(handler);
-    if (peer !== undefined) break;
-    handler = (handler as { handler?: unknown }).handler;
-  }
-  if (peer === undefined || typeof socket !== 'object' || socket === null) return;
-  const s = socket as { remoteAddress?: string; remotePort?: number; alpnProtocol?: string | false };
-  peer.address = s.remoteAddress;
-  peer.port = s.remotePort;
-  peer.protocol = s.alpnProtocol === 'h2' ? '2' : '1.1';
-}
-let subscribed = false;
-
-/** A dispatcher that notes each request's handler, so that its connection can be told to `peer`. */
-function tapDispatcher(
-  inner: NonNullable<FetchInit['dispatcher']>,
-  peer: Peer,
-): NonNullable<FetchInit['dispatcher']> {
-  if (!subscribed) {
-    subscribed = true;
-    diagnosticsChannel.subscribe('undici:client:sendHeaders', onSendHeaders);
-  }
-  const dispatch = (options: unknown, handler: object) => {
-    peers.set(handler, peer);
-    return (inner.dispatch as (o: unknown, h: unknown) => boolean)(options, handler);
-  };
-  const tap = { dispatch };
-  if (isOwnDispatcher(inner)) markOwnDispatcher(tap);
-  return tap as unknown as NonNullable<FetchInit['dispatcher']>;
-}
-
 /** One attempt's span and timing. */
 export interface AttemptScope {
   /** The attempt's init, with trace context headers when a propagator produced any. */
@@ -190,6 +133,8 @@ export interface AttemptScope {
   redirect(status: number, next: string, method: string): Record<string, string> | undefined;
   /** Requests this attempt sent so far: 1, plus one per redirect hop the transport followed itself. */
   readonly requests: number;
+  /** Where the transport notes the connection of each request (while the span records). */
+  readonly peer: Peer | undefined;
   /** Ends the attempt: a response, or an error (`aborted`: the caller's abort, not an error). */
   end(response: Response | undefined, error: unknown, aborted: boolean): void;
 }
@@ -346,9 +291,9 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     attempt(call, input, init, resend) {
       const parent = context.active();
       const recordMetric = !undiciInstrumentationActive();
-      // The connection each hop went out on, filled in from undici's `client:sendHeaders` channel.
-      const peer: Peer = { address: undefined, port: undefined, protocol: undefined };
       let hop = startHop(call.method, call.href, call.host, resend, parent);
+      // The connection each hop went out on, noted by the transport while the span records.
+      const peer: Peer | undefined = hop.span.isRecording() ? watchPeer() : undefined;
       const carrier: Record<string, string> = {};
       propagation.inject(hop.context, carrier);
       let attemptInit = init;
@@ -356,43 +301,45 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       if (keys.length > 0) {
         attemptInit = { ...attemptInit, headers: withContext(init.headers, input, carrier, keys) };
       }
-      if (hop.span.isRecording() && attemptInit.dispatcher !== undefined) {
-        attemptInit = { ...attemptInit, dispatcher: tapDispatcher(attemptInit.dispatcher, peer) };
-      }
+
       let ended = false;
       const finish = (response: { status: number } | undefined, error: unknown, aborted: boolean) => {
         active.set(hop.activeKey, (active.get(hop.activeKey) ?? 1) - 1);
         const { span } = hop;
         const attributes: Attributes = { ...hop.metricAttributes };
-        const protocol = peer.protocol ?? (call.allowH2 ? undefined : '1.1');
-        if (peer.address !== undefined) {
-          span.setAttribute(semconv.ATTR_NETWORK_PEER_ADDRESS, peer.address);
-          if (peer.port !== undefined) span.setAttribute(semconv.ATTR_NETWORK_PEER_PORT, peer.port);
+        // Set on the span in one call (each call validates what it is given).
+        const spanAttributes: Attributes = {};
+        const protocol = peer?.protocol ?? (call.allowH2 ? undefined : '1.1');
+        if (peer?.address !== undefined) {
+          spanAttributes[semconv.ATTR_NETWORK_PEER_ADDRESS] = peer.address;
+          if (peer.port !== undefined) spanAttributes[semconv.ATTR_NETWORK_PEER_PORT] = peer.port;
         }
         if (response) {
           attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
-          span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
+          spanAttributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
           if (protocol !== undefined) {
             attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
-            span.setAttribute(semconv.ATTR_NETWORK_PROTOCOL_VERSION, protocol);
+            spanAttributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
           }
           if (response.status >= 400) {
             // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
             attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
-            span.setAttribute(semconv.ATTR_ERROR_TYPE, String(response.status));
+            spanAttributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
             span.setStatus({ code: SpanStatusCode.ERROR });
           }
         } else if (!aborted) {
           const type = errorCodeOf(error);
           attributes[semconv.ATTR_ERROR_TYPE] = type;
-          span.setAttribute(semconv.ATTR_ERROR_TYPE, type);
+          spanAttributes[semconv.ATTR_ERROR_TYPE] = type;
           span.setStatus({ code: SpanStatusCode.ERROR });
         }
+        span.setAttributes(spanAttributes);
         span.end();
         if (recordMetric) attemptDuration.record((performance.now() - hop.started) / 1_000, attributes);
       };
       return {
         init: attemptInit,
+        peer,
         get requests() {
           return hop.resend - resend + 1;
         },
@@ -405,7 +352,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
             finish({ status }, undefined, false);
             const host = hostOfUrl(next) ?? call.host;
             hop = startHop(method, next, host, hop.resend + 1, parent);
-            peer.address = peer.port = peer.protocol = undefined;
+            if (peer !== undefined) peer.address = peer.port = peer.protocol = undefined;
             const nextCarrier: Record<string, string> = {};
             propagation.inject(hop.context, nextCarrier);
             return nextCarrier;

@@ -11,6 +11,7 @@
 // Loaded for its side effect: the global-dispatcher slot is filled (by Node's own default) before the
 // snapshot below is taken.
 import './undici.ts';
+import { type Peer, tapDispatcher } from './peers.ts';
 import { isDefaultGlobalDispatcherNodes } from './pools.ts';
 import type { Dispatcher } from './undici.ts';
 
@@ -55,6 +56,8 @@ export interface OutboundRequest {
   readonly onRedirect?:
     | ((status: number, next: string, method: string) => Record<string, string> | undefined)
     | undefined;
+  /** Where to note the connection each request goes out on (for the attempt's span), if wanted. */
+  readonly peer?: Peer | undefined;
 }
 
 export type Transport = (request: OutboundRequest) => Promise<Response>;
@@ -136,5 +139,12 @@ export const hasAppGlobalDispatcher = (): boolean =>
 
 /** A transport over Node's own fetch. */
 export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch): Transport {
-  return (request) => fetchImpl(request.input, request.init);
+  return (request) => {
+    const { init, peer } = request;
+    // Node's fetch dispatches with a handler of its own: a dispatcher in front notes it for the peer.
+    if (peer !== undefined && init.dispatcher !== undefined) {
+      return fetchImpl(request.input, { ...init, dispatcher: tapDispatcher(init.dispatcher, peer) });
+    }
+    return fetchImpl(request.input, init);
+  };
 }
