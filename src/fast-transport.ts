@@ -30,6 +30,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Peer } from './peers.ts';
+import type { Slots } from './queue.ts';
 import type { OutboundRequest, Transport } from './transport.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */
@@ -51,6 +52,8 @@ interface DispatchOptions {
 
 interface Dispatcher {
   dispatch(options: DispatchOptions, handler: Handler): boolean;
+  /** The total cap's slots (src/queue.ts), when this dispatcher is the cap. */
+  readonly slots?: Slots;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -381,6 +384,8 @@ class Hop implements Handler {
   followed = false;
   /** Where telemetry wants this request's connection noted (src/peers.ts). */
   readonly peer: Peer | undefined;
+  /** The total cap's slot this request holds directly, freed when it ends. */
+  slots: Slots | undefined = undefined;
   constructor(call: Exchange, peer: Peer | undefined) {
     this.#call = call;
     this.peer = peer;
@@ -395,10 +400,21 @@ class Hop implements Handler {
     return this.followed || this.#call.data(chunk);
   }
   onComplete(): void {
+    this.#release();
     if (!this.followed) this.#call.complete();
   }
   onError(error: Error): void {
+    this.#release();
     if (!this.followed) this.#call.error(error);
+  }
+  onUpgrade(): void {
+    this.#release();
+  }
+  #release(): void {
+    const slots = this.slots;
+    if (slots === undefined) return;
+    this.slots = undefined;
+    slots.release();
   }
 }
 
@@ -451,8 +467,17 @@ class Exchange {
       url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === '?';
     this.#abort = undefined;
     this.#sent.fast++;
+    const hop = new Hop(this, plan.peer);
+    // Under the total cap, a free slot is taken here and freed by the hop itself (no wrapping handler);
+    // otherwise the cap's dispatcher queues the request.
+    const slots = plan.dispatcher.slots;
+    let dispatcher: Pick<Dispatcher, 'dispatch'> = plan.dispatcher;
+    if (slots?.tryAcquire()) {
+      hop.slots = slots;
+      dispatcher = slots.inner as Pick<Dispatcher, 'dispatch'>;
+    }
     try {
-      plan.dispatcher.dispatch(
+      dispatcher.dispatch(
         {
           origin: url.origin,
           path: trailingQuestionMark ? `${path}?` : path,
@@ -460,10 +485,10 @@ class Exchange {
           headers: wireHeaders(plan),
           body: plan.body === null ? null : plan.body.bytes,
         },
-        new Hop(this, plan.peer),
+        hop,
       );
     } catch (error) {
-      this.error(error as Error);
+      hop.onError(error as Error);
     }
   }
 

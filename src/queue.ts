@@ -38,9 +38,21 @@ interface Inner {
   dispatch(opts: unknown, handler: unknown): boolean;
 }
 
+/**
+ * Slots taken directly, by a dispatcher's caller whose handler calls `release()` once when its request
+ * ends (completes, errors, or is upgraded).
+ */
+export interface Slots {
+  /** Takes a slot if one is free and nobody waits; false: dispatch through the queue instead. */
+  tryAcquire(): boolean;
+  release(): void;
+  /** Where a request holding a slot is dispatched. */
+  readonly inner: Inner;
+}
+
 export interface Limiter {
   /** What Node's fetch dispatches to: the cap in front of the pools. */
-  readonly dispatcher: Inner;
+  readonly dispatcher: Inner & { readonly slots: Slots };
   /** Requests holding a slot. */
   readonly active: number;
   /** Requests waiting for one. */
@@ -255,6 +267,17 @@ export function createLimiter(options: LimiterOptions, inner: Inner, hooks: Limi
 
   return {
     dispatcher: {
+      // For a caller whose handler frees its slot itself (the fast transport): a slot without the
+      // wrapping handler when one is free and nobody waits; otherwise it dispatches through the queue.
+      slots: {
+        tryAcquire(): boolean {
+          if (active >= maxInFlight || head !== undefined) return false;
+          active++;
+          return true;
+        },
+        release: state.release,
+        inner,
+      },
       dispatch(opts, handler) {
         const slot = new Slot(state, opts as { origin?: unknown }, handler as Handler);
         // Fast path: a free slot and nobody waiting.
