@@ -343,7 +343,13 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
         get requests() {
           return hop.resend - resend + 1;
         },
-        run: (fn) => context.with(hop.context.setValue(SUPPRESS_TRACING, true), fn),
+        // The attempt's context, with tracing suppressed, is only read by another HTTP instrumentation
+        // listening to undici's channels (to leave the attempt to our span): without one, nobody reads
+        // it, and the dispatch runs as it is (a context and an AsyncLocalStorage run saved per attempt).
+        run: (fn) =>
+          undiciInstrumentationActive()
+            ? context.with(hop.context.setValue(SUPPRESS_TRACING, true), fn)
+            : fn(),
         event: (name, attributes) => hop.span.addEvent(name, attributes),
         redirect(status, next, method) {
           if (ended) return undefined;
