@@ -2,8 +2,9 @@
  * Is this request body replayable? Every attempt of a call must carry exactly the bytes of the first.
  *
  * - No body, string, Blob: immutable, fetch re-reads the same object each time; replayable.
- * - ArrayBuffer and views: copied once, so a caller writing into the buffer later cannot change a retry.
- * - URLSearchParams and other objects fetch stringifies: serialised once, for the same reason.
+ * - ArrayBuffer and views, URLSearchParams: the call's own copies already (`normaliseInit` copies them
+ *   when the call is made, as fetch does), so a caller changing them later cannot change a retry.
+ * - Other objects fetch stringifies: serialised once, for the same reason.
  * - FormData: serialised once (fetch would pick a new multipart boundary on each attempt) and sent as
  *   that Blob with its content-type.
  * - ReadableStream, async iterable, or the body of a `Request` input: streamed once. With a buffer limit,
@@ -47,23 +48,17 @@ const once = (init: FetchInit): PreparedBody => {
   };
 };
 
-/** `init` with its headers (or the Request's) plus `content-type`, unless the caller set one. */
-function withContentType(init: FetchInit, request: Request | undefined, type: string): FetchInit {
-  const headers = new Headers(init.headers ?? request?.headers);
-  if (!headers.has('content-type')) headers.set('content-type', type);
-  return { ...init, headers };
-}
-
 /**
  * Prepares the body of one call. `retryable` false (a POST without an Idempotency-Key, retries off) skips
- * every copy: the call gets one attempt.
+ * every copy: the call gets one attempt. Synchronous unless a body must be read first (FormData, a
+ * stream to buffer): most calls do not wait a microtask for it.
  */
-export async function prepareBody(
+export function prepareBody(
   input: string | URL | Request,
   init: FetchInit,
   retryable: boolean,
   bufferBodyBytes: number,
-): Promise<PreparedBody> {
+): PreparedBody | Promise<PreparedBody> {
   const body = init.body;
   const request = input instanceof Request ? input : undefined;
   if (!retryable) return once(init);
@@ -71,20 +66,15 @@ export async function prepareBody(
     if (request?.body) return bufferStream(init, request.body, bufferBodyBytes);
     return fixed(init);
   }
-  if (typeof body === 'string' || body instanceof Blob) return fixed(init);
-  if (isBufferSource(body)) return fixed({ ...init, body: copyBytes(body) as Uint8Array<ArrayBuffer> });
-  if (body instanceof URLSearchParams) {
-    // Serialised once: the caller changing the params during a backoff cannot change a retry.
-    const form = withContentType(init, request, 'application/x-www-form-urlencoded;charset=UTF-8');
-    return fixed({ ...form, body: body.toString() });
+  if (typeof body === 'string' || body instanceof Blob || body instanceof URLSearchParams) return fixed(init);
+  if (isBufferSource(body)) {
+    // Copied when the call was made (transport.ts, snapshotBody), unless shared or detached.
+    return body instanceof SharedArrayBuffer ||
+      (ArrayBuffer.isView(body) && !(body.buffer instanceof ArrayBuffer))
+      ? fixed({ ...init, body: copyBytes(body) as Uint8Array<ArrayBuffer> })
+      : fixed(init);
   }
-  if (body instanceof FormData) {
-    const serialised = new Response(body);
-    const blob = await serialised.blob();
-    const headers = new Headers(init.headers ?? request?.headers);
-    headers.set('content-type', serialised.headers.get('content-type') ?? '');
-    return fixed({ ...init, body: blob, headers });
-  }
+  if (body instanceof FormData) return serialiseForm(init, body, request);
   if (isStreamLike(body)) {
     const stream =
       body instanceof ReadableStream ? body : ReadableStream.from(body as AsyncIterable<unknown>);
@@ -92,6 +82,19 @@ export async function prepareBody(
   }
   // Anything else fetch turns into a string (an object's toString()): do it once, as fetch would.
   return fixed({ ...init, body: String(body) });
+}
+
+/** FormData serialised once (fetch would pick a new multipart boundary on each attempt). */
+async function serialiseForm(
+  init: FetchInit,
+  body: FormData,
+  request: Request | undefined,
+): Promise<PreparedBody> {
+  const serialised = new Response(body);
+  const blob = await serialised.blob();
+  const headers = new Headers(init.headers ?? request?.headers);
+  headers.set('content-type', serialised.headers.get('content-type') ?? '');
+  return fixed({ ...init, body: blob, headers });
 }
 
 /**

@@ -294,7 +294,8 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     retry !== false &&
     retry.maxRetries > 0 &&
     isRetryableMethod(call.method, () => hasIdempotencyKey(call), retry.retryNonIdempotent);
-  const body = await prepareBody(call.input, call.init, retryable, retry ? retry.bufferBodyBytes : 0);
+  const prepared = prepareBody(call.input, call.init, retryable, retry ? retry.bufferBodyBytes : 0);
+  const body = prepared instanceof Promise ? await prepared : prepared;
   state.budget?.recordCall();
   let previousDelay = retry ? retry.baseDelayMs : 0;
   for (let n = 1; ; n++) {

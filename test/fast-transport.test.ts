@@ -275,6 +275,40 @@ describe('fast transport', () => {
     }
   });
 
+  it('a retried POST keeps the fast route and its bytes: URLSearchParams and bytes changed during the backoff are not resent changed', async () => {
+    const server = await startEcho();
+    const retrying = createResilientFetch({
+      retry: { baseDelayMs: 50, jitter: 'none' },
+      circuitBreaker: false,
+    });
+    try {
+      const form = new URLSearchParams({ a: '1' });
+      const bytes = new TextEncoder().encode('abc');
+      const headers = { 'Idempotency-Key': 'k1' };
+      const calls = [retrying(`${server.origin}/503-once`, { method: 'POST', body: form, headers })];
+      form.set('a', '2');
+      const first = await calls[0];
+      assert.equal(first?.status, 200);
+      await first?.text();
+      assert.deepEqual(
+        server.seen.map((r) => r.body),
+        ['a=1', 'a=1'],
+        'both attempts carry the form as it was at the call',
+      );
+      server.seen.length = 0;
+      const second = retrying(`${server.origin}/503-once`, { method: 'PUT', body: bytes });
+      bytes[0] = 0x7a;
+      assert.equal((await second).status, 200);
+      const bodies = server.seen.map((r) => r.body);
+      assert.deepEqual(bodies, ['abc', 'abc'], 'both attempts carry the bytes of the call');
+      assert.equal(retrying.stats().sent.fetch, 0, 'every attempt on the fast route');
+      assert.equal(retrying.stats().sent.fast, 4, 'two calls, two attempts each');
+    } finally {
+      await retrying.close();
+      await server.close();
+    }
+  });
+
   it('a detached buffer is sent as an empty body; a method that is not a token is refused as fetch refuses it', async () => {
     const server = await startEcho();
     try {
@@ -501,7 +535,9 @@ async function startEcho(): Promise<EchoServer> {
     req.on('data', (chunk: string) => {
       seenRequest.body += chunk;
     });
-    if (req.url === '/redirect-once') {
+    if (req.url === '/503-once' && seen.filter((r) => r.url === '/503-once').length === 1) {
+      req.on('end', () => res.writeHead(503, { 'retry-after': '0' }).end('busy'));
+    } else if (req.url === '/redirect-once') {
       res.writeHead(302, { location: '/target', 'content-length': '0' }).end();
     } else if (req.url === '/hang-body') {
       res.writeHead(200, { 'content-length': '100' });
