@@ -6,12 +6,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import {
-  type DataPoint,
-  MeterProvider,
-  MetricReader,
-  type ResourceMetrics,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
   createResilientFetch,
   isQueueFullError,
@@ -20,20 +15,8 @@ import {
   type ResilientFetchOptions,
 } from '../src/index.ts';
 import { runInChild } from './helpers/child.ts';
+import { points, TestReader } from './helpers/metrics.ts';
 import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
-
-class TestReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-async function points(reader: TestReader, name: string): Promise<Array<DataPoint<unknown>>> {
-  const { resourceMetrics } = (await reader.collect()) as { resourceMetrics: ResourceMetrics };
-  return resourceMetrics.scopeMetrics
-    .flatMap((scope) => scope.metrics)
-    .filter((metric) => metric.descriptor.name === name)
-    .flatMap((metric) => metric.dataPoints as Array<DataPoint<unknown>>);
-}
 
 /**
  * A server that records the order requests arrive in and holds each answer until `release()`; `/big`

@@ -5,30 +5,12 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import {
-  type DataPoint,
-  MeterProvider,
-  MetricReader,
-  type ResourceMetrics,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createResilientFetch } from '../src/index.ts';
 import { redactUrl } from '../src/telemetry.ts';
+import { points, TestReader } from './helpers/metrics.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
-
-class TestReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-/** Every data point of metric `name`, with its attributes. */
-async function points(reader: TestReader, name: string): Promise<Array<DataPoint<unknown>>> {
-  const { resourceMetrics } = (await reader.collect()) as { resourceMetrics: ResourceMetrics };
-  return resourceMetrics.scopeMetrics
-    .flatMap((scope) => scope.metrics)
-    .filter((metric) => metric.descriptor.name === name)
-    .flatMap((metric) => metric.dataPoints as Array<DataPoint<unknown>>);
-}
 
 describe('telemetry', () => {
   let server: TestServer;
