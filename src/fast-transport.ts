@@ -748,12 +748,15 @@ class Exchange {
     this.#destroyDecoders();
     this.#abort?.(error);
     this.#detach();
-    if (!this.#settled) {
-      this.#settled = true;
-      const reject = this.#reject;
-      this.#resolve = this.#reject = undefined;
-      reject?.(error);
-    }
+    if (!this.#settled) this.#rejectWith(error);
+  }
+
+  /** Settles the promise with a rejection; the settle functions are dropped (see `#resolve`). */
+  #rejectWith(error: unknown): void {
+    this.#settled = true;
+    const reject = this.#reject;
+    this.#resolve = this.#reject = undefined;
+    reject?.(error);
   }
 
   /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
@@ -778,12 +781,8 @@ class Exchange {
     const reason = this.#plan.signal?.reason;
     this.#abort?.(reason);
     this.#destroyDecoders();
-    if (!this.#settled) {
-      this.#settled = true;
-      const reject = this.#reject;
-      this.#resolve = this.#reject = undefined;
-      reject?.(reason);
-    } else this.#errorBody(reason);
+    if (!this.#settled) this.#rejectWith(reason);
+    else this.#errorBody(reason);
   }
 
   #destroyDecoders(): void {
