@@ -7,6 +7,7 @@
  */
 import { Agent, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { createResilientFetch } from '../src/index.ts';
+import { checkStatus, globalFetchClient } from './global-fetch-client.ts';
 import type { OtelClientId, OtelClientName } from './otel.ts';
 
 export interface Client {
@@ -35,23 +36,9 @@ export const clientNames = {
 export type ClientId = keyof typeof clientNames;
 export type ClientName = (typeof clientNames)[ClientId] | OtelClientName;
 
-function checkStatus(status: number, name: ClientName): void {
-  if (status !== 200) throw new Error(`${name}: unexpected status ${status}`);
-}
-
 function createNativeFetchClient(): Client {
-  const name = 'native fetch';
-  return {
-    name,
-    id: 'native',
-    async get(url) {
-      const res = await fetch(url);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    // The global dispatcher belongs to Node; its idle sockets do not keep the process alive.
-    close: async () => {},
-  };
+  // The global dispatcher belongs to Node; its idle sockets do not keep the process alive.
+  return globalFetchClient('native fetch', 'native');
 }
 
 /**

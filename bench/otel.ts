@@ -59,6 +59,7 @@ import {
 } from 'cockatiel';
 import { createResilientFetch } from '../src/index.ts';
 import type { Client, ClientName } from './clients.ts';
+import { checkStatus, globalFetchClient } from './global-fetch-client.ts';
 
 /** `--client` ids of `--otel` mode -> table name, in table order (native fetch always runs first). */
 export const otelClientNames = {
@@ -162,7 +163,7 @@ export function registerSdk(): OtelSdk {
   return {
     createClients(ids) {
       const wanted = new Set<OtelClientId>(ids.length > 0 ? ids : defaultOtelIds);
-      const clients: Client[] = [counted(nativeFetchClient(), false)];
+      const clients: Client[] = [counted(globalFetchClient('native fetch', 'native'), false)];
       if (wanted.has('resilient-otel')) clients.push(counted(resilientClient('resilient-otel'), false));
       if (wanted.has('resilient-noop')) clients.push(counted(resilientClient('resilient-noop'), false));
       if (wanted.has('undici-otel')) clients.push(counted(instrumentedFetchClient(), true));
@@ -188,24 +189,6 @@ export function registerSdk(): OtelSdk {
       propagation.disable();
       context.disable();
     },
-  };
-}
-
-function checkStatus(status: number, name: ClientName): void {
-  if (status !== 200) throw new Error(`${name}: unexpected status ${status}`);
-}
-
-function nativeFetchClient(): Client {
-  const name = 'native fetch';
-  return {
-    name,
-    id: 'native',
-    async get(url) {
-      const res = await fetch(url);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: async () => {},
   };
 }
 
@@ -239,17 +222,7 @@ function resilientClient(id: 'resilient-otel' | 'resilient-noop'): Client {
 
 /** The same code as the baseline; instrumentation-undici, enabled around its runs, makes the difference. */
 function instrumentedFetchClient(): Client {
-  const name = otelClientNames['undici-otel'];
-  return {
-    name,
-    id: 'undici-otel',
-    async get(url) {
-      const res = await fetch(url);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: async () => {},
-  };
+  return globalFetchClient(otelClientNames['undici-otel'], 'undici-otel');
 }
 
 /**

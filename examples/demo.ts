@@ -301,13 +301,7 @@ function describeHealthChange({ from, to, health }: HealthChange, windowS: numbe
   if (to === 'UNKNOWN') {
     return `${head}: ${health.calls} calls in ${windowS} s, too few to judge (< ${healthMinCalls})`;
   }
-  const { network, timeout, status_5xx, status_429 } = health.failures;
-  const kinds = [
-    network && `${network} network`,
-    status_5xx && `${status_5xx} x 5xx`,
-    status_429 && `${status_429} x 429`,
-    timeout && `${timeout} timed out`,
-  ].filter(Boolean);
+  const kinds = describeFailures(health);
   const rate = health.successRate === null ? 0 : 100 * health.successRate;
   const failed = kinds.length > 0 ? ` (${kinds.join(', ')})` : '';
   return `${head}: ${rate.toFixed(0)}% of ${health.calls} calls ok in ${windowS} s${failed}`;
@@ -677,15 +671,20 @@ function describeCounts(counts: Record<Outcome, number>): string {
   return `${calls} calls, ${counts.ok} ok${share}${failed.length > 0 ? `, ${failed.join(', ')}` : ''}`;
 }
 
-/** `HEALTHY   98.6% of 146 calls ok (2 x 5xx), p50 8 / p99 31 ms, 12 retries, circuit closed, 0 denied`. */
-function describeHealth(health: HostHealth, denied: number | undefined): string {
+/** The failures of a health window by kind, the empty ones left out: `['3 network', '2 x 5xx']`. */
+function describeFailures(health: HostHealth): string[] {
   const { network, timeout, status_5xx, status_429 } = health.failures;
-  const kinds = [
+  return [
     network && `${network} network`,
     status_5xx && `${status_5xx} x 5xx`,
     status_429 && `${status_429} x 429`,
     timeout && `${timeout} timed out`,
-  ].filter(Boolean);
+  ].filter((kind): kind is string => typeof kind === 'string');
+}
+
+/** `HEALTHY   98.6% of 146 calls ok (2 x 5xx), p50 8 / p99 31 ms, 12 retries, circuit closed, 0 denied`. */
+function describeHealth(health: HostHealth, denied: number | undefined): string {
+  const kinds = describeFailures(health);
   const rate = health.successRate === null ? '-' : `${(100 * health.successRate).toFixed(1)}%`;
   const latency = health.latencyMs
     ? `, p50 ${health.latencyMs.p50.toFixed(0)} / p99 ${health.latencyMs.p99.toFixed(0)} ms`

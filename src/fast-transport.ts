@@ -171,7 +171,11 @@ interface Body {
 
 const noBody: Body | null = null;
 
-/** The body as fetch would extract it (bytes copied, as fetch copies them); undefined to fall back. */
+/**
+ * The body as fetch would extract it; undefined to fall back. Bytes are used in place, not copied again:
+ * the init a transport gets is the call's own, its bytes copied when the call was made (transport.ts,
+ * `normaliseInit`), as fetch copies them then.
+ */
 function bodyOf(body: unknown): Body | null | undefined {
   if (body === undefined || body === null) return noBody;
   if (typeof body === 'string')
@@ -179,15 +183,14 @@ function bodyOf(body: unknown): Body | null | undefined {
   // A detached buffer is sent as no bytes, as fetch sends it.
   if (body instanceof ArrayBuffer) {
     return {
-      bytes: (body as { detached?: boolean }).detached ? Buffer.alloc(0) : Buffer.from(new Uint8Array(body)),
+      bytes: (body as { detached?: boolean }).detached ? Buffer.alloc(0) : Buffer.from(body),
       contentType: undefined,
     };
   }
   if (ArrayBuffer.isView(body) && body.buffer instanceof ArrayBuffer) {
     if ((body.buffer as { detached?: boolean }).detached)
       return { bytes: Buffer.alloc(0), contentType: undefined };
-    const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    return { bytes: Buffer.from(view), contentType: undefined };
+    return { bytes: Buffer.from(body.buffer, body.byteOffset, body.byteLength), contentType: undefined };
   }
   if (body instanceof URLSearchParams) {
     return {

@@ -11,6 +11,7 @@ import {
   isResilientFetchError,
   timeoutError,
 } from './errors.ts';
+import { ForwardingHandler, type LegacyHandler } from './handler.ts';
 import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
 import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
@@ -350,54 +351,17 @@ interface DispatchTracker {
   timer: NodeJS.Timeout | undefined;
 }
 
-type LegacyHandler = Record<string, ((...args: unknown[]) => unknown) | undefined> & {
-  onError(error: unknown): unknown;
-};
-
-class EndTap {
-  readonly #handler: LegacyHandler;
+/** Sees one dispatch of the attempt end. */
+class EndTap extends ForwardingHandler {
   readonly #tracker: DispatchTracker;
-  #ended = false;
 
   constructor(handler: LegacyHandler, tracker: DispatchTracker) {
-    this.#handler = handler;
+    super(handler);
     this.#tracker = tracker;
   }
 
-  #end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
+  protected ended(): void {
     if (--this.#tracker.active === 0 && this.#tracker.timer) clearTimeout(this.#tracker.timer);
-  }
-
-  onConnect(...args: unknown[]) {
-    return this.#handler.onConnect?.(...args);
-  }
-  onUpgrade(...args: unknown[]) {
-    return this.#handler.onUpgrade?.(...args);
-  }
-  onHeaders(...args: unknown[]) {
-    return this.#handler.onHeaders?.(...args);
-  }
-  onData(...args: unknown[]) {
-    return this.#handler.onData?.(...args);
-  }
-  onBodySent(...args: unknown[]) {
-    return this.#handler.onBodySent?.(...args);
-  }
-  onRequestSent(...args: unknown[]) {
-    return this.#handler.onRequestSent?.(...args);
-  }
-  onResponseStarted(...args: unknown[]) {
-    return this.#handler.onResponseStarted?.(...args);
-  }
-  onComplete(...args: unknown[]) {
-    this.#end();
-    return this.#handler.onComplete?.(...args);
-  }
-  onError(error: unknown) {
-    this.#end();
-    return this.#handler.onError(error);
   }
 }
 

@@ -13,6 +13,8 @@
  * an abort while it waits (caller, attempt timeout, deadline) removes it from the queue at once.
  */
 import { QueueFullError, QueueTimeoutError } from './errors.ts';
+import { ForwardingHandler, type LegacyHandler } from './handler.ts';
+import { hostOfUrl } from './pools.ts';
 
 export interface LimiterOptions {
   readonly maxInFlight: number;
@@ -29,9 +31,7 @@ export interface LimiterHooks {
 }
 
 /** The legacy undici handler Node's fetch hands its dispatcher. */
-type Handler = Record<string, ((...args: unknown[]) => unknown) | undefined> & {
-  onError(error: unknown): unknown;
-};
+type Handler = LegacyHandler;
 type Abort = (reason?: unknown) => void;
 
 interface Inner {
@@ -66,8 +66,7 @@ const DISPATCHED = 2;
 const DONE = 3;
 
 /** The handler every request goes through: frees its slot when the request ends, and is its queue node. */
-class Slot {
-  readonly handler: Handler;
+class Slot extends ForwardingHandler {
   readonly opts: { origin?: unknown };
   readonly limiter: LimiterState;
   state = DISPATCHED;
@@ -82,9 +81,9 @@ class Slot {
   pendingAbort: { reason: unknown } | undefined = undefined;
 
   constructor(limiter: LimiterState, opts: { origin?: unknown }, handler: Handler) {
+    super(handler);
     this.limiter = limiter;
     this.opts = opts;
-    this.handler = handler;
   }
 
   /** Bound and given to the caller's handler while waiting: an abort then leaves the queue at once. */
@@ -99,50 +98,18 @@ class Slot {
     }
   }
 
-  release(): void {
+  /** The request ended: its slot goes to the next waiter. */
+  protected ended(): void {
     if (this.state === DONE) return;
     this.state = DONE;
     this.limiter.release();
   }
 
-  onConnect(abort: Abort, context?: unknown) {
-    if (!this.connected) return this.handler.onConnect?.(abort, context);
+  override onConnect(abort: Abort, context?: unknown): unknown {
+    if (!this.connected) return super.onConnect(abort, context);
     this.abort = abort;
     if (this.pendingAbort) abort(this.pendingAbort.reason);
-  }
-  // Explicit parameters (no rest arrays): these run for every request, onData for every chunk.
-  onUpgrade(status: unknown, headers: unknown, socket: unknown) {
-    this.release();
-    return this.handler.onUpgrade?.(status, headers, socket);
-  }
-  onHeaders(status: unknown, headers: unknown, resume: unknown, statusText: unknown) {
-    return this.handler.onHeaders?.(status, headers, resume, statusText);
-  }
-  onData(chunk: unknown) {
-    return this.handler.onData?.(chunk);
-  }
-  onBodySent(chunk: unknown) {
-    return this.handler.onBodySent?.(chunk);
-  }
-  onRequestSent() {
-    return this.handler.onRequestSent?.();
-  }
-  onResponseStarted() {
-    return this.handler.onResponseStarted?.();
-  }
-  onComplete(trailers: unknown) {
-    try {
-      return this.handler.onComplete?.(trailers);
-    } finally {
-      this.release();
-    }
-  }
-  onError(error: unknown) {
-    try {
-      return this.handler.onError(error);
-    } finally {
-      this.release();
-    }
+    return undefined;
   }
 }
 
@@ -151,10 +118,7 @@ interface LimiterState {
   release(): void;
 }
 
-const hostOfOrigin = (origin: unknown): string | undefined => {
-  const url = URL.parse(String(origin));
-  return url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}` : undefined;
-};
+const hostOfOrigin = (origin: unknown): string | undefined => hostOfUrl(String(origin));
 
 export function createLimiter(options: LimiterOptions, inner: Inner, hooks: LimiterHooks): Limiter {
   const { maxInFlight, maxQueue, queueTimeoutMs } = options;

@@ -46,7 +46,9 @@ export interface OutboundRequest {
   readonly input: string | URL | Request;
   /**
    * A fresh init object owned by this call: the caller's fields copied (never the caller's object, so
-   * it is never mutated) and `dispatcher` set to the pools unless the caller chose one.
+   * it is never mutated), its headers and its bytes or URLSearchParams body copies taken when the call
+   * was made (a transport may use them in place), and `dispatcher` set to the pools unless the caller
+   * chose one.
    */
   readonly init: FetchInit;
   /**
