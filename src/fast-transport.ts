@@ -31,7 +31,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Peer } from './peers.ts';
 import type { Slots } from './queue.ts';
-import type { OutboundRequest, Transport } from './transport.ts';
+import type { AttemptAbort, OutboundRequest, Transport } from './transport.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */
 interface Handler {
@@ -211,6 +211,8 @@ interface Plan {
   /** The origin of the request's URL (the first hop). */
   readonly origin: string;
   readonly signal: AbortSignal | undefined;
+  /** The attempt's own abort, beside the caller's signal. */
+  abort: AttemptAbort | undefined;
   redirects: number;
   /** A redirect left the request's first origin: fetch's response tainting becomes `cors`. */
   cors: boolean;
@@ -287,6 +289,7 @@ function planOf(
     dispatcher: dispatcher as Dispatcher,
     origin: url.origin,
     signal,
+    abort: undefined,
     redirects: 0,
     onRedirect: undefined,
     peer: undefined,
@@ -442,6 +445,8 @@ class Exchange {
   /** A body nobody sees (HEAD, null-body status): its bytes are read and dropped. */
   #dump = false;
   readonly #onAbort: (() => void) | undefined;
+  /** Why the exchange was aborted, for a hop that connects after that. */
+  #reason: unknown = undefined;
 
   readonly #sent: { fast: number };
 
@@ -455,10 +460,12 @@ class Exchange {
     this.#sent = sent;
     this.#resolve = resolve;
     this.#reject = reject;
-    if (plan.signal !== undefined) {
-      this.#onAbort = () => this.#aborted();
-      plan.signal.addEventListener('abort', this.#onAbort, { once: true });
+    const signal = plan.signal;
+    if (signal !== undefined) {
+      this.#onAbort = () => this.#aborted(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
     }
+    plan.abort?.listen((reason) => this.#aborted(reason));
   }
 
   send(): void {
@@ -496,7 +503,7 @@ class Exchange {
   }
 
   connect(abort: (reason?: unknown) => void): void {
-    if (this.#done) abort(this.#plan.signal?.reason);
+    if (this.#done) abort(this.#reason);
     else this.#abort = abort;
   }
 
@@ -777,11 +784,11 @@ class Exchange {
     this.#abort?.(reason ?? new DOMException('The operation was aborted.', 'AbortError'));
   }
 
-  /** The caller's signal aborted: a rejection with its reason, or the body errors with it. */
-  #aborted(): void {
+  /** The caller's signal or the attempt aborted: a rejection with its reason, or the body errors with it. */
+  #aborted(reason: unknown): void {
     if (this.#done) return;
     this.#done = true;
-    const reason = this.#plan.signal?.reason;
+    this.#reason = reason;
     this.#abort?.(reason);
     this.#destroyDecoders();
     if (!this.#settled) this.#rejectWith(reason);
@@ -794,6 +801,7 @@ class Exchange {
 
   #detach(): void {
     if (this.#onAbort !== undefined) this.#plan.signal?.removeEventListener('abort', this.#onAbort);
+    this.#plan.abort?.listen(undefined);
   }
 }
 
@@ -851,6 +859,8 @@ export function createFastTransport(
     plan.onRedirect = request.onRedirect;
     plan.peer = request.peer;
     if (plan.signal?.aborted) return Promise.reject(plan.signal.reason);
+    plan.abort = request.abort;
+    if (plan.abort?.aborted) return Promise.reject(plan.abort.reason);
     return new Promise<Response>((resolve, reject) => new Exchange(plan, sent, resolve, reject).send());
   };
   return Object.assign(transport, { sent });

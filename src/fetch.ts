@@ -27,6 +27,7 @@ import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
 import { createLimiter, type Limiter } from './queue.ts';
 import { createQueueTelemetry, createTelemetry } from './telemetry.ts';
 import {
+  callerSignalOf,
   createNodeFetchTransport,
   type FetchInit,
   hasAppGlobalDispatcher,
@@ -408,7 +409,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     state.lastUsedAt = Date.now();
     const request = input instanceof Request ? input : undefined;
     const method = String(fetchInit.method ?? request?.method ?? 'GET').toUpperCase();
-    const signal = 'signal' in fetchInit ? (fetchInit.signal ?? undefined) : request?.signal;
+    const signal = callerSignalOf(input, fetchInit);
     const call = {
       input,
       init: fetchInit,

@@ -18,7 +18,7 @@ import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
 import { ATTR_REASON, EVENT_RETRY } from './semconv.ts';
 import type { AttemptScope, Telemetry } from './telemetry.ts';
-import type { FetchInit, Transport } from './transport.ts';
+import { AttemptAbort, type FetchInit, type Transport } from './transport.ts';
 
 /** What a host keeps between calls. */
 export interface HostState {
@@ -141,7 +141,7 @@ function sleep(ms: number, signal: AbortSignal | undefined, shutdown: AbortSigna
  * Releases the connection of a response we will not return: small bodies are read to the end so the
  * socket goes back to the pool, anything larger (or slower) is cancelled.
  */
-async function discard(response: Response, controller: AbortController, withinMs: number): Promise<void> {
+async function discard(response: Response, abort: AttemptAbort, withinMs: number): Promise<void> {
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
   if (response.body === null) return;
   if (!(length <= 65_536)) {
@@ -149,8 +149,8 @@ async function discard(response: Response, controller: AbortController, withinMs
     return;
   }
   // A small body is read to its end, but never for longer than `withinMs`: a body that drips must not
-  // hold the call past its deadline. Aborting the attempt's controller ends the read.
-  const timer = setTimeout(() => controller.abort(), Math.max(0, withinMs));
+  // hold the call past its deadline. Aborting the attempt ends the read.
+  const timer = setTimeout(() => abort.abort(), Math.max(0, withinMs));
   try {
     await response.arrayBuffer();
   } catch {
@@ -197,27 +197,24 @@ function expire(deadline: Deadline, host: string): DOMException {
   return deadline.error;
 }
 
-/** Runs one attempt: its own abort controller, linked to the caller's signal, and one timer. */
+/** Runs one attempt: its own abort beside the caller's signal, and one timer. */
 async function attempt(
   call: Call,
   transport: Transport,
   init: FetchInit,
   timeout: ResolvedTimeout,
   deadline: Deadline,
-): Promise<
-  Attempt & { controller: AbortController; tracker: DispatchTracker | undefined; scope: AttemptScope }
-> {
+): Promise<Attempt & { abort: AttemptAbort; tracker: DispatchTracker | undefined; scope: AttemptScope }> {
   call.attempts++;
   const scope = call.telemetry.attempt(call, call.input, init, call.sent);
   init = scope.init;
   const tracker = timeout.deadlineCoversBody ? { active: 0, timer: undefined } : undefined;
   if (tracker) init = { ...init, dispatcher: trackingDispatcher(init.dispatcher, tracker) } as FetchInit;
-  const controller = new AbortController();
-  const signal = call.signal ? AbortSignal.any([call.signal, controller.signal]) : controller.signal;
+  const abort = new AttemptAbort();
   const remaining = deadline.at - Date.now();
   const byDeadline = remaining <= timeout.attemptMs;
   const onTimeout = () =>
-    controller.abort(
+    abort.abort(
       byDeadline
         ? expire(deadline, call.host)
         : timeoutError(`resilient-fetch: attempt to ${call.host} timed out after ${timeout.attemptMs} ms`),
@@ -240,11 +237,11 @@ async function attempt(
       call.hopHost = host;
       return scope.redirect(status, next, method);
     };
-    const request = { input: call.input, init: { ...init, signal }, onRedirect, peer: scope.peer };
+    const request = { input: call.input, init, onRedirect, peer: scope.peer, abort };
     const response = await scope.run(() => transport(request));
-    return { response, controller, tracker, scope };
+    return { response, abort, tracker, scope };
   } catch (error) {
-    return { error, controller, tracker, scope };
+    return { error, abort, tracker, scope };
   } finally {
     clearTimeout(timer);
     call.sent += scope.requests;
@@ -327,13 +324,13 @@ async function retryLoop(call: Call, transport: Transport): Promise<Response> {
     outcome.scope.end(outcome.response, outcome.error, false);
     if (delay === undefined) {
       if (outcome.response) {
-        if (outcome.tracker) coverBody(outcome.controller, deadline, call.host, outcome.tracker);
+        if (outcome.tracker) coverBody(outcome.abort, deadline, call.host, outcome.tracker);
         return outcome.response;
       }
       throw outcome.error;
     }
     if (outcome.response) {
-      await discard(outcome.response, outcome.controller, Math.min(1_000, deadline.at - Date.now() - delay));
+      await discard(outcome.response, outcome.abort, Math.min(1_000, deadline.at - Date.now() - delay));
       // Reading the body took time: a retry that can no longer start before the deadline is not made.
       if (Date.now() + delay >= deadline.at) throw expire(deadline, call.host);
     }
@@ -384,16 +381,11 @@ function trackingDispatcher(
  * Keeps the deadline running over the response body: it errors with the deadline's TimeoutError. The
  * timer is cleared as soon as the body has ended, so it holds nothing once the body is read.
  */
-function coverBody(
-  controller: AbortController,
-  deadline: Deadline,
-  host: string,
-  tracker: DispatchTracker,
-): void {
+function coverBody(abort: AttemptAbort, deadline: Deadline, host: string, tracker: DispatchTracker): void {
   if (tracker.active === 0) return; // the body has already ended
   const remaining = deadline.at - Date.now();
   // unref: a body nobody reads must not keep the process alive until the deadline.
-  tracker.timer = setTimeout(() => controller.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
+  tracker.timer = setTimeout(() => abort.abort(expire(deadline, host)), Math.max(0, remaining)).unref();
 }
 
 // Codes that say the host (or the network to it) failed; anything else under `fetch failed` (an
