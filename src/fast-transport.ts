@@ -445,6 +445,8 @@ class Exchange {
   /** A body nobody sees (HEAD, null-body status): its bytes are read and dropped. */
   #dump = false;
   readonly #onAbort: (() => void) | undefined;
+  /** Registered with `bodyFinalizer`. */
+  #watched = false;
   /** Why the exchange was aborted, for a hop that connects after that. */
   #reason: unknown = undefined;
 
@@ -581,8 +583,10 @@ class Exchange {
     this.#settled = true;
     if (this.#dump) this.#detach();
     // A body nobody reads and nobody holds would keep its connection (and its slot under the total cap)
-    // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected.
-    else bodyFinalizer.register(response, this, this);
+    // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected. Registered
+    // after the bytes undici already holds have been handed over (a microtask): a small body has then
+    // usually ended, and needs no registration (which costs more than the check).
+    else this.#watchSoon(response);
     const resolve = this.#resolve;
     this.#resolve = this.#reject = undefined;
     resolve?.(response);
@@ -729,7 +733,7 @@ class Exchange {
 
   #close(): void {
     this.#detach();
-    bodyFinalizer.unregister(this);
+    this.#unwatch();
     const controller = this.#controller;
     if (controller === undefined) return;
     try {
@@ -744,7 +748,7 @@ class Exchange {
 
   #errorBody(error: unknown): void {
     this.#detach();
-    bodyFinalizer.unregister(this);
+    this.#unwatch();
     try {
       this.#controller?.error(error);
     } catch {
@@ -769,6 +773,25 @@ class Exchange {
     reject?.(error);
   }
 
+  /**
+   * Cancels the body once `response` is garbage-collected, unless it has ended by the next microtask.
+   * A method of its own: a closure in `headers` over the Response would share that method's context with
+   * the body stream's callbacks, and the request in flight would then hold the Response.
+   */
+  #watchSoon(response: Response): void {
+    queueMicrotask(() => {
+      if (this.#done) return;
+      this.#watched = true;
+      bodyFinalizer.register(response, this, this);
+    });
+  }
+
+  #unwatch(): void {
+    if (!this.#watched) return;
+    this.#watched = false;
+    bodyFinalizer.unregister(this);
+  }
+
   /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
   collected(): void {
     this.#cancel(new DOMException('Response object has been garbage collected', 'AbortError'));
@@ -777,7 +800,7 @@ class Exchange {
   /** The reader cancelled the body: the connection is ended, as fetch ends it. */
   #cancel(reason: unknown): void {
     this.#detach();
-    bodyFinalizer.unregister(this);
+    this.#unwatch();
     if (this.#done) return;
     this.#done = true;
     this.#destroyDecoders();

@@ -94,6 +94,7 @@ export interface HostHealth extends HealthCounts {
   readonly circuit: string;
 }
 
+// In the order of their counters (see `counts`).
 const kinds: readonly FailureKind[] = ['network', 'timeout', 'status_5xx', 'status_429'];
 const SAMPLES = 1_024;
 
@@ -157,10 +158,12 @@ export class HostHealthWindow {
   counts(now = Date.now()): HealthCounts {
     this.#advance(now);
     const t = this.#totals;
-    const failures = Object.fromEntries(kinds.map((kind, i) => [kind, t[3 + i] ?? 0])) as Record<
-      FailureKind,
-      number
-    >;
+    const failures: Record<FailureKind, number> = {
+      network: t[3] ?? 0,
+      timeout: t[4] ?? 0,
+      status_5xx: t[5] ?? 0,
+      status_429: t[6] ?? 0,
+    };
     return { calls: t[0] ?? 0, successes: t[1] ?? 0, retries: t[2] ?? 0, failures };
   }
 

@@ -190,6 +190,12 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   // Attempts waiting for their headers, per scheme and host. Observed at collection time rather than
   // recorded twice per attempt: every recording hashes its attributes, and this one needs none per call.
   const active = new Map<string, number>();
+  // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
+  // instrument keeps reporting an attribute set's last value when it is no longer observed.
+  const activeChange = (scheme: string, label: string, by: number): void => {
+    const key = `${scheme}|${label}`;
+    active.set(key, (active.get(key) ?? 0) + by);
+  };
   meter
     .createObservableUpDownCounter(semconv.METRIC_HTTP_CLIENT_ACTIVE_REQUESTS, {
       description: 'Attempts waiting for their response headers.',
@@ -249,145 +255,197 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       }
     });
 
-  /** One request on the wire: its CLIENT span, its start, its metric attributes. */
+  /** What every attempt to one host shares: computed once per host label, not per attempt. */
+  interface HostAttributes {
+    readonly address: string;
+    readonly port: number;
+    /** The bounded label's attributes (`server.address`, `server.port`, or `_other`). */
+    readonly label: string;
+    readonly metric: Attributes;
+  }
+  // Bounded as the labels are: at most `maxHosts` named hosts (plus `_other`) have their own entry;
+  // the hosts beyond share one per call rather than one each.
+  const hostAttributes = new Map<string, HostAttributes>();
+  const attributesOf = (host: string): HostAttributes => {
+    const cached = hostAttributes.get(host);
+    if (cached !== undefined) return cached;
+    const label = hostLabel(host);
+    const attributes: HostAttributes = {
+      address: addressOf(host),
+      port: portOf(host),
+      label,
+      metric: Object.freeze(metricHost(label)),
+    };
+    if (label !== OTHER) hostAttributes.set(host, attributes);
+    return attributes;
+  };
+
+  /** One request on the wire: its CLIENT span and context, its start, what its metric names. */
   interface Hop {
     readonly span: Span;
     readonly context: Context;
     readonly started: number;
     readonly resend: number;
-    readonly metricAttributes: Attributes;
-    readonly activeKey: string;
+    readonly method: string;
+    readonly scheme: string;
+    readonly host: HostAttributes;
   }
-  const startHop = (method: string, href: string, host: string, resend: number, parent: Context): Hop => {
+  const startHop = (
+    method: string,
+    href: string,
+    host: HostAttributes,
+    resend: number,
+    parent: Context,
+  ): Hop => {
     const scheme = href.startsWith('https:') ? 'https' : 'http';
     const spanAttributes: Attributes = {
       [semconv.ATTR_HTTP_REQUEST_METHOD]: method,
-      [semconv.ATTR_SERVER_ADDRESS]: addressOf(host),
-      [semconv.ATTR_SERVER_PORT]: portOf(host),
+      [semconv.ATTR_SERVER_ADDRESS]: host.address,
+      [semconv.ATTR_SERVER_PORT]: host.port,
       [semconv.ATTR_URL_FULL]: redactUrl(href, redacted),
       [semconv.ATTR_URL_SCHEME]: scheme,
     };
     if (resend > 0) spanAttributes[semconv.ATTR_HTTP_REQUEST_RESEND_COUNT] = resend;
     const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes: spanAttributes }, parent);
-    // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
-    // instrument keeps reporting an attribute set's last value when it is no longer observed.
-    const activeKey = `${scheme}|${hostLabel(host)}`;
-    active.set(activeKey, (active.get(activeKey) ?? 0) + 1);
+    activeChange(scheme, host.label, 1);
     return {
       span,
       context: trace.setSpan(parent, span),
       started: performance.now(),
       resend,
-      metricAttributes: {
-        [semconv.ATTR_HTTP_REQUEST_METHOD]: method,
-        [semconv.ATTR_URL_SCHEME]: scheme,
-        ...metricHost(host),
-      },
-      activeKey,
+      method,
+      scheme,
+      host,
     };
   };
 
-  return {
-    attempt(call, input, init, resend) {
-      const parent = context.active();
-      const recordMetric = !undiciInstrumentationActive();
-      let hop = startHop(call.method, call.href, call.host, resend, parent);
-      // The connection each hop went out on, noted by the transport while the span records.
-      const peer: Peer | undefined = hop.span.isRecording() ? watchPeer() : undefined;
-      const carrier: Record<string, string> = {};
-      propagation.inject(hop.context, carrier);
-      let attemptInit = init;
-      const keys = Object.keys(carrier);
-      if (keys.length > 0) {
-        attemptInit = { ...attemptInit, headers: withContext(init.headers, input, carrier, keys) };
-      }
+  /** One attempt: a CLIENT span per request on the wire (each redirect hop the transport follows is one). */
+  class Attempt implements AttemptScope {
+    readonly init: FetchInit;
+    readonly peer: Peer | undefined;
+    readonly #call: CallInfo;
+    /** The resend count of the attempt's first request. */
+    readonly #resend: number;
+    readonly #parent: Context;
+    readonly #recordMetric: boolean;
+    #ended = false;
+    /** The request on the wire now. */
+    #hop: Hop;
 
-      let ended = false;
-      const finish = (response: { status: number } | undefined, error: unknown, aborted: boolean) => {
-        active.set(hop.activeKey, (active.get(hop.activeKey) ?? 1) - 1);
-        const { span } = hop;
-        const attributes: Attributes = { ...hop.metricAttributes };
-        // Set on the span in one call (each call validates what it is given).
-        const spanAttributes: Attributes = {};
-        const protocol = peer?.protocol ?? (call.allowH2 ? undefined : '1.1');
-        if (peer?.address !== undefined) {
-          spanAttributes[semconv.ATTR_NETWORK_PEER_ADDRESS] = peer.address;
-          if (peer.port !== undefined) spanAttributes[semconv.ATTR_NETWORK_PEER_PORT] = peer.port;
+    constructor(call: CallInfo, input: string | URL | Request, init: FetchInit, resend: number) {
+      this.#call = call;
+      this.#resend = resend;
+      this.#parent = context.active();
+      this.#recordMetric = !undiciInstrumentationActive();
+      this.#hop = startHop(call.method, call.href, attributesOf(call.host), resend, this.#parent);
+      // The connection each hop went out on, noted by the transport while the span records.
+      this.peer = this.#hop.span.isRecording() ? watchPeer() : undefined;
+      const carrier: Record<string, string> = {};
+      propagation.inject(this.#hop.context, carrier);
+      const keys = Object.keys(carrier);
+      this.init =
+        keys.length > 0 ? { ...init, headers: withContext(init.headers, input, carrier, keys) } : init;
+    }
+
+    #finish(response: { status: number } | undefined, error: unknown, aborted: boolean): void {
+      const hop = this.#hop;
+      activeChange(hop.scheme, hop.host.label, -1);
+      const { span } = hop;
+      const peer = this.peer;
+      const attributes: Attributes = {
+        [semconv.ATTR_HTTP_REQUEST_METHOD]: hop.method,
+        [semconv.ATTR_URL_SCHEME]: hop.scheme,
+        ...hop.host.metric,
+      };
+      // Set on the span in one call (each call validates what it is given).
+      const spanAttributes: Attributes = {};
+      const protocol = peer?.protocol ?? (this.#call.allowH2 ? undefined : '1.1');
+      if (peer?.address !== undefined) {
+        spanAttributes[semconv.ATTR_NETWORK_PEER_ADDRESS] = peer.address;
+        if (peer.port !== undefined) spanAttributes[semconv.ATTR_NETWORK_PEER_PORT] = peer.port;
+      }
+      if (response) {
+        attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
+        spanAttributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
+        if (protocol !== undefined) {
+          attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
+          spanAttributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
         }
-        if (response) {
-          attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
-          spanAttributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = response.status;
-          if (protocol !== undefined) {
-            attributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
-            spanAttributes[semconv.ATTR_NETWORK_PROTOCOL_VERSION] = protocol;
-          }
-          if (response.status >= 400) {
-            // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
-            attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
-            spanAttributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
-            span.setStatus({ code: SpanStatusCode.ERROR });
-          }
-        } else if (!aborted) {
-          const type = errorCodeOf(error);
-          attributes[semconv.ATTR_ERROR_TYPE] = type;
-          spanAttributes[semconv.ATTR_ERROR_TYPE] = type;
+        if (response.status >= 400) {
+          // Client spans: 4xx and 5xx are errors (semantic conventions); error.type is the status.
+          attributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
+          spanAttributes[semconv.ATTR_ERROR_TYPE] = String(response.status);
           span.setStatus({ code: SpanStatusCode.ERROR });
         }
-        span.setAttributes(spanAttributes);
-        span.end();
-        if (recordMetric) attemptDuration.record((performance.now() - hop.started) / 1_000, attributes);
-      };
-      return {
-        init: attemptInit,
-        peer,
-        get requests() {
-          return hop.resend - resend + 1;
-        },
-        // The attempt's context, with tracing suppressed, is only read by another HTTP instrumentation
-        // listening to undici's channels (to leave the attempt to our span): without one, nobody reads
-        // it, and the dispatch runs as it is (a context and an AsyncLocalStorage run saved per attempt).
-        run: (fn) =>
-          undiciInstrumentationActive()
-            ? context.with(hop.context.setValue(SUPPRESS_TRACING, true), fn)
-            : fn(),
-        event: (name, attributes) => hop.span.addEvent(name, attributes),
-        redirect(status, next, method) {
-          if (ended) return undefined;
-          try {
-            // The hop that answered with the redirect is a request of its own (a span, a duration).
-            finish({ status }, undefined, false);
-            const host = hostOfUrl(next) ?? call.host;
-            hop = startHop(method, next, host, hop.resend + 1, parent);
-            if (peer !== undefined) peer.address = peer.port = peer.protocol = undefined;
-            const nextCarrier: Record<string, string> = {};
-            propagation.inject(hop.context, nextCarrier);
-            return nextCarrier;
-          } catch {
-            return undefined; // Telemetry never breaks a request.
-          }
-        },
-        end(response, error, aborted) {
-          if (ended) return;
-          ended = true;
-          try {
-            finish(response, error, aborted);
-          } catch {
-            // Telemetry never breaks a request.
-          }
-        },
-      };
-    },
+      } else if (!aborted) {
+        const type = errorCodeOf(error);
+        attributes[semconv.ATTR_ERROR_TYPE] = type;
+        spanAttributes[semconv.ATTR_ERROR_TYPE] = type;
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.setAttributes(spanAttributes);
+      span.end();
+      if (this.#recordMetric) attemptDuration.record((performance.now() - hop.started) / 1_000, attributes);
+    }
+
+    get requests(): number {
+      return this.#hop.resend - this.#resend + 1;
+    }
+
+    // The attempt's context, with tracing suppressed, is only read by another HTTP instrumentation
+    // listening to undici's channels (to leave the attempt to our span): without one, nobody reads it,
+    // and the dispatch runs as it is (a context and an AsyncLocalStorage run saved per attempt).
+    run<T>(fn: () => Promise<T>): Promise<T> {
+      return undiciInstrumentationActive()
+        ? context.with(this.#hop.context.setValue(SUPPRESS_TRACING, true), fn)
+        : fn();
+    }
+
+    event(name: string, attributes: Attributes): void {
+      this.#hop.span.addEvent(name, attributes);
+    }
+
+    redirect(status: number, next: string, method: string): Record<string, string> | undefined {
+      if (this.#ended) return undefined;
+      try {
+        // The hop that answered with the redirect is a request of its own (a span, a duration).
+        this.#finish({ status }, undefined, false);
+        const host = hostOfUrl(next) ?? this.#call.host;
+        this.#hop = startHop(method, next, attributesOf(host), this.#hop.resend + 1, this.#parent);
+        const peer = this.peer;
+        if (peer !== undefined) peer.address = peer.port = peer.protocol = undefined;
+        const carrier: Record<string, string> = {};
+        propagation.inject(this.#hop.context, carrier);
+        return carrier;
+      } catch {
+        return undefined; // Telemetry never breaks a request.
+      }
+    }
+
+    end(response: Response | undefined, error: unknown, aborted: boolean): void {
+      if (this.#ended) return;
+      this.#ended = true;
+      try {
+        this.#finish(response, error, aborted);
+      } catch {
+        // Telemetry never breaks a request.
+      }
+    }
+  }
+
+  return {
+    attempt: (call, input, init, resend) => new Attempt(call, input, init, resend),
     retry(call, reason) {
-      retries.add(1, { ...metricHost(call.host), [semconv.ATTR_REASON]: reason });
+      retries.add(1, { ...attributesOf(call.host).metric, [semconv.ATTR_REASON]: reason });
     },
     retryDenied(call) {
-      denied.add(1, metricHost(call.host));
+      denied.add(1, attributesOf(call.host).metric);
     },
     outcome(outcome) {
       const outcomeName =
         outcome.result === 'failure' && outcome.failure === 'timeout' ? 'timeout' : outcome.result;
       const attributes: Attributes = {
-        ...metricHost(outcome.host),
+        ...attributesOf(outcome.host).metric,
         [semconv.ATTR_HTTP_REQUEST_METHOD]: outcome.method,
         [semconv.ATTR_OUTCOME]: outcomeName,
       };
