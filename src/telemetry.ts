@@ -43,10 +43,11 @@ const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRES
  * or not; when it listens, our attempts are in its series already, so we do not record a second one.
  * The three channels together are its signature (NODE_DEBUG=undici subscribes to only some of them).
  */
+const requestCreate = diagnosticsChannel.channel('undici:request:create');
+const requestTrailers = diagnosticsChannel.channel('undici:request:trailers');
+const clientSendHeaders = diagnosticsChannel.channel('undici:client:sendHeaders');
 const undiciInstrumentationActive = (): boolean =>
-  diagnosticsChannel.hasSubscribers('undici:request:create') &&
-  diagnosticsChannel.hasSubscribers('undici:request:trailers') &&
-  diagnosticsChannel.hasSubscribers('undici:client:sendHeaders');
+  requestCreate.hasSubscribers && requestTrailers.hasSubscribers && clientSendHeaders.hasSubscribers;
 
 /** `url.full` without credentials, with the listed query parameters' values replaced by REDACTED. */
 export function redactUrl(href: string, params: ReadonlySet<string>): string {
@@ -174,11 +175,6 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   const OTHER = '_other';
   const hostLabel = (host: string): string =>
     named.has(host) || (named.size < options.maxHosts && named.add(host)) ? host : OTHER;
-  const metricHost = (host: string): Attributes => {
-    const label = host === OTHER ? OTHER : hostLabel(host);
-    if (label === OTHER) return { [semconv.ATTR_SERVER_ADDRESS]: OTHER };
-    return { [semconv.ATTR_SERVER_ADDRESS]: addressOf(label), [semconv.ATTR_SERVER_PORT]: portOf(label) };
-  };
 
   const attemptDuration: Histogram = meter.createHistogram(semconv.METRIC_HTTP_CLIENT_REQUEST_DURATION, {
     // instrumentation-undici's wording: exporters keep one description per metric name, and warn when
@@ -187,24 +183,44 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     unit: 's',
     advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
   });
+  /**
+   * One bounded host label (a named host, or `_other`): its metric attributes, made once, and its
+   * attempts waiting for their headers per scheme. At most `maxHosts` + 1 exist.
+   */
+  interface Label {
+    readonly metric: Readonly<Attributes>;
+    /** Absent for a scheme never used: only schemes used are observed. */
+    readonly active: { http?: number; https?: number };
+  }
+  const labels = new Map<string, Label>();
+  const labelOf = (host: string): Label => {
+    const name = hostLabel(host);
+    let label = labels.get(name);
+    if (label === undefined) {
+      const metric: Attributes =
+        name === OTHER
+          ? { [semconv.ATTR_SERVER_ADDRESS]: OTHER }
+          : { [semconv.ATTR_SERVER_ADDRESS]: addressOf(name), [semconv.ATTR_SERVER_PORT]: portOf(name) };
+      label = { metric: Object.freeze(metric), active: {} };
+      labels.set(name, label);
+    }
+    return label;
+  };
   // Attempts waiting for their headers, per scheme and host. Observed at collection time rather than
   // recorded twice per attempt: every recording hashes its attributes, and this one needs none per call.
-  const active = new Map<string, number>();
-  // Keyed by the bounded host label; an entry stays (at 0) once created, because an asynchronous
-  // instrument keeps reporting an attribute set's last value when it is no longer observed.
-  const activeChange = (scheme: string, label: string, by: number): void => {
-    const key = `${scheme}|${label}`;
-    active.set(key, (active.get(key) ?? 0) + by);
-  };
+  // A count stays (at 0) once created, because an asynchronous instrument keeps reporting an attribute
+  // set's last value when it is no longer observed.
   meter
     .createObservableUpDownCounter(semconv.METRIC_HTTP_CLIENT_ACTIVE_REQUESTS, {
       description: 'Attempts waiting for their response headers.',
       unit: '{request}',
     })
     .addCallback((result) => {
-      for (const [key, count] of active) {
-        const [scheme, label] = key.split('|') as [string, string];
-        result.observe(count, { ...metricHost(label), [semconv.ATTR_URL_SCHEME]: scheme });
+      for (const { metric, active } of labels.values()) {
+        for (const scheme of ['http', 'https'] as const) {
+          const count = active[scheme];
+          if (count !== undefined) result.observe(count, { ...metric, [semconv.ATTR_URL_SCHEME]: scheme });
+        }
       }
     });
   const callDuration = meter.createHistogram(semconv.METRIC_CALL_DURATION, {
@@ -226,7 +242,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     .addCallback((result) => {
       for (const [host, state] of sources.circuits()) {
         for (const s of circuitStates)
-          result.observe(s === state ? 1 : 0, { ...metricHost(host), [semconv.ATTR_STATE]: s });
+          result.observe(s === state ? 1 : 0, { ...labelOf(host).metric, [semconv.ATTR_STATE]: s });
       }
     });
   meter
@@ -237,7 +253,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       for (const [host, status] of sources.health()) {
         for (const s of healthStates) {
           result.observe(s === status ? 1 : 0, {
-            ...metricHost(host),
+            ...labelOf(host).metric,
             [semconv.ATTR_STATE]: s.toLowerCase(),
           });
         }
@@ -250,33 +266,26 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     })
     .addCallback((result) => {
       for (const [host, active, idle] of sources.connections()) {
-        result.observe(active, { ...metricHost(host), [semconv.ATTR_HTTP_CONNECTION_STATE]: 'active' });
-        result.observe(idle, { ...metricHost(host), [semconv.ATTR_HTTP_CONNECTION_STATE]: 'idle' });
+        result.observe(active, { ...labelOf(host).metric, [semconv.ATTR_HTTP_CONNECTION_STATE]: 'active' });
+        result.observe(idle, { ...labelOf(host).metric, [semconv.ATTR_HTTP_CONNECTION_STATE]: 'idle' });
       }
     });
 
-  /** What every attempt to one host shares: computed once per host label, not per attempt. */
+  /** What every attempt to one host shares: computed once per named host, not per attempt. */
   interface HostAttributes {
     readonly address: string;
     readonly port: number;
-    /** The bounded label's attributes (`server.address`, `server.port`, or `_other`). */
-    readonly label: string;
-    readonly metric: Attributes;
+    readonly label: Label;
   }
-  // Bounded as the labels are: at most `maxHosts` named hosts (plus `_other`) have their own entry;
-  // the hosts beyond share one per call rather than one each.
+  // Bounded as the labels are: only the `maxHosts` named hosts are kept; a host beyond shares the
+  // `_other` label, and its own address and port (for its spans) are computed per attempt.
   const hostAttributes = new Map<string, HostAttributes>();
   const attributesOf = (host: string): HostAttributes => {
     const cached = hostAttributes.get(host);
     if (cached !== undefined) return cached;
-    const label = hostLabel(host);
-    const attributes: HostAttributes = {
-      address: addressOf(host),
-      port: portOf(host),
-      label,
-      metric: Object.freeze(metricHost(label)),
-    };
-    if (label !== OTHER) hostAttributes.set(host, attributes);
+    const label = labelOf(host);
+    const attributes: HostAttributes = { address: addressOf(host), port: portOf(host), label };
+    if (label !== labels.get(OTHER)) hostAttributes.set(host, attributes);
     return attributes;
   };
 
@@ -287,7 +296,7 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     readonly started: number;
     readonly resend: number;
     readonly method: string;
-    readonly scheme: string;
+    readonly scheme: 'http' | 'https';
     readonly host: HostAttributes;
   }
   const startHop = (
@@ -307,7 +316,8 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     };
     if (resend > 0) spanAttributes[semconv.ATTR_HTTP_REQUEST_RESEND_COUNT] = resend;
     const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes: spanAttributes }, parent);
-    activeChange(scheme, host.label, 1);
+    const { active } = host.label;
+    active[scheme] = (active[scheme] ?? 0) + 1;
     return {
       span,
       context: trace.setSpan(parent, span),
@@ -349,13 +359,14 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
 
     #finish(response: { status: number } | undefined, error: unknown, aborted: boolean): void {
       const hop = this.#hop;
-      activeChange(hop.scheme, hop.host.label, -1);
+      const { active } = hop.host.label;
+      active[hop.scheme] = (active[hop.scheme] ?? 1) - 1;
       const { span } = hop;
       const peer = this.peer;
       const attributes: Attributes = {
         [semconv.ATTR_HTTP_REQUEST_METHOD]: hop.method,
         [semconv.ATTR_URL_SCHEME]: hop.scheme,
-        ...hop.host.metric,
+        ...hop.host.label.metric,
       };
       // Set on the span in one call (each call validates what it is given).
       const spanAttributes: Attributes = {};
@@ -436,23 +447,23 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   return {
     attempt: (call, input, init, resend) => new Attempt(call, input, init, resend),
     retry(call, reason) {
-      retries.add(1, { ...attributesOf(call.host).metric, [semconv.ATTR_REASON]: reason });
+      retries.add(1, { ...attributesOf(call.host).label.metric, [semconv.ATTR_REASON]: reason });
     },
     retryDenied(call) {
-      denied.add(1, attributesOf(call.host).metric);
+      denied.add(1, attributesOf(call.host).label.metric);
     },
     outcome(outcome) {
       const outcomeName =
         outcome.result === 'failure' && outcome.failure === 'timeout' ? 'timeout' : outcome.result;
       const attributes: Attributes = {
-        ...attributesOf(outcome.host).metric,
+        ...attributesOf(outcome.host).label.metric,
         [semconv.ATTR_HTTP_REQUEST_METHOD]: outcome.method,
         [semconv.ATTR_OUTCOME]: outcomeName,
       };
       callDuration.record(outcome.durationMs / 1_000, attributes);
       if (outcome.result === 'rejected') {
         rejections.add(1, {
-          ...metricHost(outcome.host),
+          ...labelOf(outcome.host).metric,
           [semconv.ATTR_REASON]: outcome.errorType ?? 'rejected',
         });
       }
