@@ -1360,6 +1360,52 @@ describe('deadlines', () => {
     }
   });
 
+  it('attemptMs and the caller signal act together on both routes (fast transport and Node fetch)', async () => {
+    // The attempt's own abort and the caller's signal reach the fast transport separately, and Node's
+    // fetch as one combined signal: each route must honour both.
+    const routes = [
+      ['fast', (url: string, signal: AbortSignal) => [url, { signal }]],
+      ['fetch', (url: string, signal: AbortSignal) => [new Request(url, { signal })]],
+      [
+        'fetch',
+        (url: string, signal: AbortSignal) => [url, { signal, headers: new Headers({ 'x-a': '1' }) }],
+      ],
+    ] as const;
+    for (const [route, args] of routes) {
+      const rfetch = create({ retry: quick, timeout: { attemptMs: 150 } });
+      try {
+        const before = rfetch.stats().sent[route];
+        const timedOut = fresh(`attempt-signal-${route}`);
+        server.route(timedOut, [{ kind: 'hang' }, respond(200, 'second')]);
+        const controller = new AbortController();
+        const retried = await settle(
+          rfetch(...(args(`${server.url}${timedOut}`, controller.signal) as [string])),
+          1_500,
+        );
+        assert.equal(retried.status, 'fulfilled', `${route}: the hanging attempt timed out and was retried`);
+        if (retried.status === 'fulfilled') assert.equal(await retried.value.text(), 'second');
+        assert.equal(server.hits(timedOut), 2);
+        assert.equal(rfetch.stats().sent[route], before + 2, `${route}: both attempts went that route`);
+
+        const aborted = fresh(`attempt-signal-abort-${route}`);
+        server.route(aborted, [{ kind: 'hang' }]);
+        const caller = new AbortController();
+        const pending = rfetch(...(args(`${server.url}${aborted}`, caller.signal) as [string]));
+        await server.waitForHits(aborted, 1);
+        const reason = new Error(`caller gave up (${route})`);
+        caller.abort(reason);
+        const outcome = await settle(pending, 1_000);
+        assert.equal(outcome.status, 'rejected', route);
+        if (outcome.status === 'rejected')
+          assert.equal(outcome.reason, reason, `${route}: the caller's reason`);
+        await sleep(200); // past attemptMs: the abort was final, nothing was retried
+        assert.equal(server.hits(aborted), 1, route);
+      } finally {
+        await rfetch.close();
+      }
+    }
+  });
+
   it('attemptMs: slow headers count as an attempt timeout', async () => {
     const path = fresh('attempt-slow-headers');
     server.route(path, [
