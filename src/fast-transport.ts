@@ -512,16 +512,17 @@ class Exchange {
   headers(hop: Hop, status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return false; // 1xx (103 Early Hints): the final response follows
     const plan = this.#plan;
-    const pairs: [string, string][] = [];
+    // Names (lower case) and values (latin1), alternating, in the order received.
+    const list: string[] = [];
     let location: string | undefined;
     let encoding: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = (rawHeaders[i] as Buffer).toString('latin1').toLowerCase();
       const raw = rawHeaders[i + 1] as Buffer | Buffer[];
-      const values = Array.isArray(raw) ? raw : [raw];
-      for (const buffer of values) {
-        const value = buffer.toString('latin1');
-        pairs.push([name, value]);
+      const count = Array.isArray(raw) ? raw.length : 1;
+      for (let j = 0; j < count; j++) {
+        const value = ((Array.isArray(raw) ? raw[j] : raw) as Buffer).toString('latin1');
+        list.push(name, value);
         if (name === 'location') location = location === undefined ? value : `${location}, ${value}`;
         else if (name === 'content-encoding')
           encoding = encoding === undefined ? value : `${encoding}, ${value}`;
@@ -569,7 +570,7 @@ class Exchange {
       if (!validText) Object.defineProperty(response, 'statusText', { value: statusText });
       // Appended one by one: half the cost of handing the pairs to the constructor (WebIDL sequences).
       const headers = response.headers;
-      for (const [name, value] of pairs) headers.append(name, value);
+      for (let i = 0; i < list.length; i += 2) headers.append(list[i] as string, list[i + 1] as string);
       if (status > 599) {
         Object.defineProperty(response, 'status', { value: status });
         Object.defineProperty(response, 'ok', { value: false });
