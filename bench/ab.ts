@@ -9,7 +9,8 @@
  *                                      alone, resilientFetch with retry and breaker off and no-op telemetry,
  *                                      with its defaults and no-op telemetry, and (with --sdk) recording
  *
- *   git worktree add ../base main && npm run bench:ab -- --base ../base --sdk --rounds 40
+ *   git worktree add ../base main && ln -s "$PWD/node_modules" ../base/
+ *   npm run bench:ab -- --base ../base --sdk --rounds 40
  *
  * Options: --base DIR (its `src/index.ts` is imported; bare imports resolve from DIR upwards, so give a
  * worktree a `node_modules` link to this one's), --layers, --sdk (register the OpenTelemetry SDK of
