@@ -444,7 +444,8 @@ class Exchange {
   #decoders: Transform[] | undefined;
   /** A body nobody sees (HEAD, null-body status): its bytes are read and dropped. */
   #dump = false;
-  readonly #onAbort: (() => void) | undefined;
+  /** The caller's signal's hub, while this exchange listens to it. */
+  #hub: SignalHub | undefined;
   /** Registered with `bodyFinalizer`. */
   #watched = false;
   /** Why the exchange was aborted, for a hop that connects after that. */
@@ -462,12 +463,11 @@ class Exchange {
     this.#sent = sent;
     this.#resolve = resolve;
     this.#reject = reject;
-    const signal = plan.signal;
-    if (signal !== undefined) {
-      this.#onAbort = () => this.#aborted(signal.reason);
-      signal.addEventListener('abort', this.#onAbort, { once: true });
+    if (plan.signal !== undefined) {
+      this.#hub = hubOf(plan.signal);
+      this.#hub.join(this);
     }
-    plan.abort?.listen((reason) => this.#aborted(reason));
+    plan.abort?.listen((reason) => this.aborted(reason));
   }
 
   send(): void {
@@ -744,7 +744,9 @@ class Exchange {
       // The reader cancelled the body first.
       return;
     }
-    watchLateAbort(this.#plan.signal, controller);
+    if (this.#plan.signal !== undefined && !this.#plan.signal.aborted) {
+      hubOf(this.#plan.signal).watchLate(controller);
+    }
   }
 
   #errorBody(error: unknown): void {
@@ -809,10 +811,11 @@ class Exchange {
   }
 
   /** The caller's signal or the attempt aborted: a rejection with its reason, or the body errors with it. */
-  #aborted(reason: unknown): void {
+  aborted(reason: unknown): void {
     if (this.#done) return;
     this.#done = true;
     this.#reason = reason;
+    this.#detach();
     this.#abort?.(reason);
     this.#destroyDecoders();
     if (!this.#settled) this.#rejectWith(reason);
@@ -824,7 +827,8 @@ class Exchange {
   }
 
   #detach(): void {
-    if (this.#onAbort !== undefined) this.#plan.signal?.removeEventListener('abort', this.#onAbort);
+    this.#hub?.leave(this);
+    this.#hub = undefined;
     this.#plan.abort?.listen(undefined);
   }
 }
@@ -832,27 +836,96 @@ class Exchange {
 /** Cancels the body of a Response collected before its body ended (see `Exchange.headers`). */
 const bodyFinalizer = new FinalizationRegistry<Exchange>((exchange) => exchange.collected());
 
-/** Removes a late-abort listener once the body it watches is gone (see `watchLateAbort`). */
-const lateAborts = new FinalizationRegistry<() => void>((remove) => remove());
-
 /**
- * As in fetch, an abort after the body has arrived but before it is read errors it. The listener holds
- * the body's controller weakly and is removed once the body is collected, so that a long-lived signal
- * does not keep finished calls alive (fetch does the same with its own finalization registry).
+ * One `abort` listener per caller signal, shared by every exchange and finished body that watches it. A
+ * signal shared by many requests (an app-wide shutdown signal) would otherwise gather one listener per
+ * request, and Node's EventTarget walks its whole list on every add and remove. The listener is there
+ * only while something is watched: Node keeps a timeout or composite (`AbortSignal.any`) signal alive
+ * while it has an abort listener, so a listener left behind would keep a per-request signal forever.
  */
-function watchLateAbort(signal: AbortSignal | undefined, controller: ReadableByteStreamController): void {
-  if (signal === undefined || signal.aborted) return;
-  const body = new WeakRef(controller);
-  const late = () => {
-    try {
-      body.deref()?.error(signal.reason);
-    } catch {
-      // Read to its end, or cancelled: nothing left to error.
+class SignalHub {
+  readonly #signal: AbortSignal;
+  readonly #listener = () => this.#fire();
+  #listening = false;
+  /** Exchanges in flight: told when the signal aborts. Each leaves when it ends. */
+  readonly #exchanges = new Set<Exchange>();
+  /**
+   * Bodies that arrived whole but may be unread: as in fetch, an abort errors them. Held weakly, and
+   * forgotten once collected, so that a long-lived signal does not keep finished calls alive (fetch does
+   * the same with its own finalization registry).
+   */
+  readonly #bodies = new Set<WeakRef<ReadableByteStreamController>>();
+
+  constructor(signal: AbortSignal) {
+    this.#signal = signal;
+  }
+
+  join(exchange: Exchange): void {
+    this.#exchanges.add(exchange);
+    this.#listen();
+  }
+
+  leave(exchange: Exchange): void {
+    this.#exchanges.delete(exchange);
+    this.#unlistenIfIdle();
+  }
+
+  watchLate(controller: ReadableByteStreamController): void {
+    const body = new WeakRef(controller);
+    this.#bodies.add(body);
+    lateBodies.register(controller, { hub: this, body });
+    this.#listen();
+  }
+
+  forget(body: WeakRef<ReadableByteStreamController>): void {
+    this.#bodies.delete(body);
+    this.#unlistenIfIdle();
+  }
+
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.#signal.addEventListener('abort', this.#listener, { once: true });
+  }
+
+  #unlistenIfIdle(): void {
+    if (!this.#listening || this.#exchanges.size > 0 || this.#bodies.size > 0) return;
+    this.#listening = false;
+    this.#signal.removeEventListener('abort', this.#listener);
+  }
+
+  #fire(): void {
+    this.#listening = false;
+    const reason = this.#signal.reason;
+    for (const exchange of [...this.#exchanges]) exchange.aborted(reason);
+    for (const body of this.#bodies) {
+      try {
+        body.deref()?.error(reason);
+      } catch {
+        // Read to its end, or cancelled: nothing left to error.
+      }
     }
-  };
-  signal.addEventListener('abort', late, { once: true });
-  lateAborts.register(controller, () => signal.removeEventListener('abort', late));
+    this.#exchanges.clear();
+    this.#bodies.clear();
+  }
 }
+
+const hubs = new WeakMap<AbortSignal, SignalHub>();
+
+function hubOf(signal: AbortSignal): SignalHub {
+  let hub = hubs.get(signal);
+  if (hub === undefined) {
+    hub = new SignalHub(signal);
+    hubs.set(signal, hub);
+  }
+  return hub;
+}
+
+/** Forgets a watched body once it is collected (see `SignalHub.watchLate`). */
+const lateBodies = new FinalizationRegistry<{
+  hub: SignalHub;
+  body: WeakRef<ReadableByteStreamController>;
+}>(({ hub, body }) => hub.forget(body));
 
 const crossOriginDropped = ['authorization', 'proxy-authorization', 'cookie', 'host'];
 

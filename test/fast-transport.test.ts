@@ -8,7 +8,7 @@
  * Run: node --test test/fast-transport.test.ts
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -391,6 +391,81 @@ describe('fast transport', () => {
       assert.ok(collected.count >= 45, `${collected.count} of 50 finished responses were collected`);
     } finally {
       await server.close();
+    }
+  });
+
+  it('a signal shared by many calls carries one listener of ours, however many calls used it', async () => {
+    const server = await startEcho();
+    try {
+      const controller = new AbortController(); // an app-wide signal, never aborted during the calls
+      for (let i = 0; i < 200; i++) {
+        const res = await rfetch(`${server.origin}/${i}`, { signal: controller.signal });
+        await res.text();
+      }
+      // One (none once the finished bodies are collected): Node's EventTarget walks every listener on
+      // each add and remove, so one per call would make each call slower than the last.
+      const listeners = getEventListeners(controller.signal, 'abort').length;
+      assert.ok(listeners <= 1, `${listeners} abort listeners after 200 calls`);
+      // Still an abort for a body that arrived but was not read yet (as in fetch).
+      const unread = await rfetch(`${server.origin}/unread`, { signal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the whole body has arrived
+      const reason = new Error('shutting down');
+      controller.abort(reason);
+      await assert.rejects(unread.text(), (error: unknown) => error === reason);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('per-call composite signals (AbortSignal.any) are released after their calls', async () => {
+    // Node keeps a composite or timeout signal alive while it has an abort listener: a listener of ours
+    // left on it would keep every call's signal (and what hangs on it) for as long as its sources live.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const server = await startEcho();
+    try {
+      const shutdown = new AbortController(); // lives for the whole test
+      const collected = { count: 0 };
+      const registry = new FinalizationRegistry(() => collected.count++);
+      for (let i = 0; i < 50; i++) {
+        const signal = AbortSignal.any([shutdown.signal, new AbortController().signal]);
+        registry.register(signal, i);
+        const res = await rfetch(`${server.origin}/${i}`, { signal });
+        await res.text();
+      }
+      for (let i = 0; i < 20 && collected.count < 45; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(collected.count >= 45, `${collected.count} of 50 per-call signals were collected`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('attempts ended by attemptMs leave nothing on a long-lived caller signal', async () => {
+    const hang = createHttpServer(() => {}); // never answers
+    hang.listen(0, '127.0.0.1');
+    await once(hang, 'listening');
+    const timed = createResilientFetch({ retry: false, circuitBreaker: false, timeout: { attemptMs: 20 } });
+    try {
+      const signal = new AbortController().signal;
+      const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/`;
+      for (let i = 0; i < 20; i++) {
+        await assert.rejects(timed(url, { signal, method: 'PUT', body: 'x'.repeat(1_000) }), {
+          name: 'TimeoutError',
+        });
+      }
+      assert.equal(timed.stats().sent.fast, 20);
+      // The hub's one listener at most; before, each timed-out exchange stayed listening (with its body).
+      assert.ok(
+        getEventListeners(signal, 'abort').length <= 1,
+        `${getEventListeners(signal, 'abort').length}`,
+      );
+    } finally {
+      await timed.destroy();
+      hang.closeAllConnections();
+      hang.close();
     }
   });
 
