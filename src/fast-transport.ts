@@ -733,20 +733,23 @@ class Exchange {
   }
 
   #close(): void {
-    this.#detach();
     this.#unwatch();
     const controller = this.#controller;
-    if (controller === undefined) return;
-    try {
-      controller.close();
-      controller.byobRequest?.respond(0);
-    } catch {
-      // The reader cancelled the body first.
-      return;
+    let closed = false;
+    if (controller !== undefined) {
+      try {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        closed = true;
+      } catch {
+        // The reader cancelled the body first.
+      }
     }
-    if (this.#plan.signal !== undefined && !this.#plan.signal.aborted) {
-      hubOf(this.#plan.signal).watchLate(controller);
-    }
+    // Watched for a late abort before this exchange leaves the hub, so that the hub of a per-call signal
+    // keeps its listener rather than removing and adding it again.
+    if (closed && !this.#plan.signal?.aborted)
+      this.#hub?.watchLate(controller as ReadableByteStreamController);
+    this.#detach();
   }
 
   #errorBody(error: unknown): void {
@@ -897,7 +900,16 @@ class SignalHub {
   #fire(): void {
     this.#listening = false;
     const reason = this.#signal.reason;
-    for (const exchange of [...this.#exchanges]) exchange.aborted(reason);
+    for (const exchange of [...this.#exchanges]) {
+      try {
+        exchange.aborted(reason);
+      } catch (error) {
+        // One exchange failing must not leave the others pending; reported as a listener's error would be.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
     for (const body of this.#bodies) {
       try {
         body.deref()?.error(reason);
