@@ -26,12 +26,26 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createNoopMeter, ProxyTracerProvider } from '@opentelemetry/api';
-import { createFastTransport } from '../src/fast-transport.ts';
 import type { ResilientFetchOptions } from '../src/index.ts';
 import type { FetchInit } from '../src/transport.ts';
-import { assertNativeBaseline } from './clients.ts';
+import type { Client } from './clients.ts';
+import { runCell } from './measure.ts';
 import { bootstrapMedianInterval, median } from './stats.ts';
 import { startUpstream } from './upstream.ts';
+
+/** `bench:ab` client ids -> table names. */
+export const abClientNames = {
+  base: 'base',
+  current: 'this checkout',
+  minimal: 'minimal dispatch',
+  headers: '+ fetch headers',
+  fast: 'fast transport',
+  off: 'rf, policies off',
+  defaults: 'rf, defaults',
+  sdk: 'rf + SDK',
+} as const;
+export type AbClientId = keyof typeof abClientNames;
+export type AbClientName = (typeof abClientNames)[AbClientId];
 
 const { values } = parseArgs({
   options: {
@@ -57,9 +71,13 @@ const durationMs = positive('duration-ms', values['duration-ms']);
 const concurrency = positive('concurrency', values.concurrency);
 if (values.size !== '64' && values.size !== '65536')
   throw new TypeError(`bench/ab: --size must be 64 or 65536, got ${values.size}`);
+const size = Number(values.size);
 
-// As in bench/run.ts: Node's fetch fills its global dispatcher before anything can replace it.
+// As in bench/run.ts: Node's fetch fills its global dispatcher before npm undici (bench/clients.ts) loads.
 await fetch('data:,');
+const { assertNativeBaseline } = await import('./clients.ts');
+const { fetchClient, globalFetchClient } = await import('./global-fetch-client.ts');
+assertNativeBaseline();
 if (values.sdk) (await import('./otel.ts')).registerSdk();
 
 type Fetch = (url: string) => Promise<Response>;
@@ -70,6 +88,14 @@ interface Module {
 }
 const load = async (dir: string): Promise<Module> =>
   (await import(pathToFileURL(resolve(dir, 'src/index.ts')).href)) as Module;
+
+const client = (id: AbClientId, get: Fetch, close?: () => Promise<void>): Client =>
+  fetchClient(abClientNames[id], id, get, close);
+const resilient = (id: AbClientId, module: Module, options?: ResilientFetchOptions): Client => {
+  const instance = module.createResilientFetch(options);
+  return client(id, instance, () => instance.close());
+};
+
 /** The headers Node's fetch sends with a plain GET (besides host and connection). */
 const fetchHeaders = {
   accept: '*/*',
@@ -79,23 +105,18 @@ const fetchHeaders = {
   'accept-encoding': 'gzip, deflate',
 };
 
-const instances: Instance[] = [];
-const make = (module: Module, options?: ResilientFetchOptions): Instance => {
-  const instance = module.createResilientFetch(options);
-  instances.push(instance);
-  return instance;
-};
 const here = await load(new URL('..', import.meta.url).pathname);
-const clients: Array<readonly [string, Fetch]> = [['native fetch', (url) => fetch(url)]];
+const clients: Client[] = [globalFetchClient('native fetch', 'native')];
 if (values.base !== undefined) {
-  clients.push(['base', make(await load(values.base))], ['this checkout', make(here)]);
+  clients.push(resilient('base', await load(values.base)), resilient('current', here));
 } else {
+  const { createFastTransport } = await import('../src/fast-transport.ts');
   // The API's no-op tracer and meter: what resilientFetch costs with nothing recording.
   const noop = {
     tracerProvider: new ProxyTracerProvider(),
     meterProvider: { getMeter: () => createNoopMeter() },
   };
-  assertNativeBaseline(); // the global dispatcher is Node's own Agent: its class is the one we build
+  // The global dispatcher is Node's own Agent (checked above): its class is the one the pools use.
   const slot = (globalThis as unknown as Record<symbol, { constructor: new (options: object) => Dispatch }>)[
     Symbol.for('undici.globalDispatcher.1')
   ];
@@ -107,84 +128,38 @@ if (values.base !== undefined) {
     () => true,
   );
   clients.push(
-    ['minimal dispatch', (url) => minimalDispatch(agent, url, { accept: '*/*' })],
-    ['+ fetch headers', (url) => minimalDispatch(agent, url, fetchHeaders)],
-    [
-      'fast transport',
-      (url) => transport({ input: url, init: { dispatcher: agent } as unknown as FetchInit }),
-    ],
-    ['rf, policies off', make(here, { retry: false, circuitBreaker: false, telemetry: noop })],
-    ['rf, defaults', make(here, { telemetry: noop })],
+    client('minimal', (url) => minimalDispatch(agent, url, { accept: '*/*' })),
+    client('headers', (url) => minimalDispatch(agent, url, fetchHeaders)),
+    client('fast', (url) => transport({ input: url, init: { dispatcher: agent } as unknown as FetchInit })),
+    resilient('off', here, { retry: false, circuitBreaker: false, telemetry: noop }),
+    resilient('defaults', here, { telemetry: noop }),
   );
-  if (values.sdk) clients.push(['rf + SDK', make(here)]);
+  if (values.sdk) clients.push(resilient('sdk', here));
 }
 
 const upstream = await startUpstream();
-const url = `${upstream.origin}/${values.size}`;
-const gc = (globalThis as { gc?: () => void }).gc;
-
-async function run(get: Fetch, ms: number): Promise<{ rps: number; cpuUs: number }> {
-  const until = performance.now() + ms;
-  let requests = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        const response = await get(url);
-        await response.arrayBuffer();
-        requests++;
-      }
-    }),
-  );
-  const used = process.cpuUsage(cpu);
-  return {
-    rps: requests / ((performance.now() - started) / 1_000),
-    cpuUs: (used.user + used.system) / requests,
-  };
-}
-
 try {
-  for (const [, get] of clients) await run(get, 400); // warm-up
-  const vsNative = new Map<string, number[]>(clients.map(([name]) => [name, []]));
-  const cpu = new Map<string, number[]>(clients.map(([name]) => [name, []]));
-  const thisOverBase: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const shift = round % clients.length;
-    const order = [...clients.slice(shift), ...clients.slice(0, shift)];
-    const results = new Map<string, { rps: number; cpuUs: number }>();
-    for (const [name, get] of order) {
-      gc?.();
-      results.set(name, await run(get, durationMs));
-    }
-    const native = results.get('native fetch')?.rps ?? Number.NaN;
-    for (const [name] of clients) {
-      const result = results.get(name);
-      vsNative.get(name)?.push((result?.rps ?? Number.NaN) / native);
-      cpu.get(name)?.push(result?.cpuUs ?? Number.NaN);
-    }
-    if (values.base !== undefined) {
-      thisOverBase.push(
-        (results.get('this checkout')?.rps ?? Number.NaN) / (results.get('base')?.rps ?? Number.NaN),
-      );
-    }
-  }
+  const cell = await runCell(clients, { size, concurrency, rounds, durationMs, warmupMs: 400 }, upstream);
   console.log(
-    `${values.size} B x ${concurrency}, ${rounds} interleaved rounds x ${durationMs} ms, SDK ${values.sdk ? 'registered' : 'not registered'}`,
+    `${size} B x ${concurrency}, ${rounds} interleaved rounds x ${durationMs} ms, SDK ${values.sdk ? 'registered' : 'not registered'}`,
   );
-  for (const [name] of clients) {
-    const ratio = median(vsNative.get(name) ?? []).toFixed(2);
-    const us = median(cpu.get(name) ?? []).toFixed(1);
-    console.log(`${name.padEnd(18)} req/s vs native ${ratio}x   CPU ${us} µs/request`);
+  for (const summary of cell.clients) {
+    const ratio = summary.ratio.median.toFixed(2);
+    const us = summary.cpuUsPerRequest.median.toFixed(1);
+    console.log(`${summary.client.padEnd(18)} req/s vs native ${ratio}x   CPU ${us} µs/request`);
   }
-  if (thisOverBase.length > 0) {
+  if (values.base !== undefined) {
+    const rps = (name: string) =>
+      cell.clients.find((c) => c.client === name)?.rounds.map((r) => r.requests / r.elapsedMs) ?? [];
+    const base = rps(abClientNames.base);
+    const thisOverBase = rps(abClientNames.current).map((value, i) => value / (base[i] ?? Number.NaN));
     const { low, high } = bootstrapMedianInterval(thisOverBase);
     console.log(
       `this checkout / base: ${median(thisOverBase).toFixed(3)}x (95% CI ${low.toFixed(3)}-${high.toFixed(3)})`,
     );
   }
 } finally {
-  await Promise.all(instances.map((instance) => instance.close()));
+  await Promise.all(clients.map((c) => c.close()));
   await upstream.stop();
 }
 

@@ -7,14 +7,15 @@
  */
 import { Agent, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { createResilientFetch } from '../src/index.ts';
-import { checkStatus, globalFetchClient } from './global-fetch-client.ts';
+import type { AbClientId, AbClientName } from './ab.ts';
+import { checkStatus, fetchClient, globalFetchClient } from './global-fetch-client.ts';
 import type { OtelClientId, OtelClientName } from './otel.ts';
 
 export interface Client {
   /** Name used in the tables and the JSON. */
   readonly name: ClientName;
   /** Name accepted by `--client`. */
-  readonly id: ClientId | OtelClientId;
+  readonly id: ClientId | OtelClientId | AbClientId;
   /** GET `url`, read the whole body, and resolve with its length in bytes. */
   get(url: string): Promise<number>;
   close(): Promise<void>;
@@ -34,7 +35,7 @@ export const clientNames = {
   'native-undici8': 'native fetch on undici 8',
 } as const;
 export type ClientId = keyof typeof clientNames;
-export type ClientName = (typeof clientNames)[ClientId] | OtelClientName;
+export type ClientName = (typeof clientNames)[ClientId] | OtelClientName | AbClientName;
 
 function createNativeFetchClient(): Client {
   // The global dispatcher belongs to Node; its idle sockets do not keep the process alive.
@@ -51,16 +52,12 @@ function createNativeFetchOnUndici8Client(): Client {
   const agent = new Agent();
   // Node's RequestInit types its `dispatcher` with the bundled undici's types; undici 8's differ.
   const init = { dispatcher: new Dispatcher1Wrapper(agent) } as unknown as RequestInit;
-  return {
+  return fetchClient(
     name,
-    id: 'native-undici8',
-    async get(url) {
-      const res = await fetch(url, init);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: () => agent.close(),
-  };
+    'native-undici8',
+    (url) => fetch(url, init),
+    () => agent.close(),
+  );
 }
 
 /** The default instance: retry, circuit breaker, attempt timeout and deadline all on. */
@@ -80,32 +77,18 @@ function resilientClient(
   id: 'resilient' | 'resilient-bare',
   rfetch: ReturnType<typeof createResilientFetch>,
 ): Client {
-  const name = clientNames[id];
-  return {
-    name,
-    id,
-    async get(url) {
-      const res = await rfetch(url);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: () => rfetch.close(),
-  };
+  return fetchClient(clientNames[id], id, rfetch, () => rfetch.close());
 }
 
 function createUndiciFetchClient(): Client {
   const name = 'undici fetch';
   const dispatcher = new Agent();
-  return {
+  return fetchClient(
     name,
-    id: 'undici-fetch',
-    async get(url) {
-      const res = await undiciFetch(url, { dispatcher });
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: () => dispatcher.close(),
-  };
+    'undici-fetch',
+    (url) => undiciFetch(url, { dispatcher }),
+    () => dispatcher.close(),
+  );
 }
 
 function createUndiciRequestClient(): Client {

@@ -59,7 +59,7 @@ import {
 } from 'cockatiel';
 import { createResilientFetch } from '../src/index.ts';
 import type { Client, ClientName } from './clients.ts';
-import { checkStatus, globalFetchClient } from './global-fetch-client.ts';
+import { checkStatus, fetchClient, globalFetchClient } from './global-fetch-client.ts';
 
 /** `--client` ids of `--otel` mode -> table name, in table order (native fetch always runs first). */
 export const otelClientNames = {
@@ -198,7 +198,6 @@ export function registerSdk(): OtelSdk {
  * manager still registered: what resilientFetch costs in the same process without the SDK's recording.
  */
 function resilientClient(id: 'resilient-otel' | 'resilient-noop'): Client {
-  const name = otelClientNames[id];
   const rfetch =
     id === 'resilient-otel'
       ? createResilientFetch()
@@ -208,16 +207,7 @@ function resilientClient(id: 'resilient-otel' | 'resilient-noop'): Client {
             meterProvider: { getMeter: () => createNoopMeter() },
           },
         });
-  return {
-    name,
-    id,
-    async get(url) {
-      const res = await rfetch(url);
-      checkStatus(res.status, name);
-      return (await res.arrayBuffer()).byteLength;
-    },
-    close: () => rfetch.close(),
-  };
+  return fetchClient(otelClientNames[id], id, rfetch, () => rfetch.close());
 }
 
 /** The same code as the baseline; instrumentation-undici, enabled around its runs, makes the difference. */
