@@ -170,11 +170,41 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('resilient-fetch', VERSION);
   const redacted = new Set(options.redactQueryParams);
 
-  // Hosts named in metric attributes: the first `maxHosts`, then `_other`.
-  const named = new Set<string>();
+  /**
+   * One bounded host label (a named host, or `_other`): its metric attributes, made once, and its
+   * attempts waiting for their headers per scheme.
+   */
+  interface Label {
+    readonly metric: Readonly<Attributes>;
+    /** Absent for a scheme never used: only schemes used are observed. */
+    readonly active: { http?: number; https?: number };
+  }
+  /** What every attempt to one host shares: computed once per named host, not per attempt. */
+  interface HostAttributes {
+    readonly address: string;
+    readonly port: number;
+    readonly label: Label;
+  }
+  // Hosts named in metric attributes: the first `maxHosts` seen, each with its own label; the hosts
+  // beyond share the `_other` label, and their address and port (for their spans) are computed per use.
+  const named = new Map<string, HostAttributes>();
   const OTHER = '_other';
-  const hostLabel = (host: string): string =>
-    named.has(host) || (named.size < options.maxHosts && named.add(host)) ? host : OTHER;
+  const other: Label = { metric: Object.freeze({ [semconv.ATTR_SERVER_ADDRESS]: OTHER }), active: {} };
+  const attributesOf = (host: string): HostAttributes => {
+    const known = named.get(host);
+    if (known !== undefined) return known;
+    const address = addressOf(host);
+    const port = portOf(host);
+    if (named.size >= options.maxHosts) return { address, port, label: other };
+    const metric = Object.freeze({
+      [semconv.ATTR_SERVER_ADDRESS]: address,
+      [semconv.ATTR_SERVER_PORT]: port,
+    });
+    const attributes: HostAttributes = { address, port, label: { metric, active: {} } };
+    named.set(host, attributes);
+    return attributes;
+  };
+  const labelOf = (host: string): Label => attributesOf(host).label;
 
   const attemptDuration: Histogram = meter.createHistogram(semconv.METRIC_HTTP_CLIENT_REQUEST_DURATION, {
     // instrumentation-undici's wording: exporters keep one description per metric name, and warn when
@@ -183,29 +213,6 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
     unit: 's',
     advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
   });
-  /**
-   * One bounded host label (a named host, or `_other`): its metric attributes, made once, and its
-   * attempts waiting for their headers per scheme. At most `maxHosts` + 1 exist.
-   */
-  interface Label {
-    readonly metric: Readonly<Attributes>;
-    /** Absent for a scheme never used: only schemes used are observed. */
-    readonly active: { http?: number; https?: number };
-  }
-  const labels = new Map<string, Label>();
-  const labelOf = (host: string): Label => {
-    const name = hostLabel(host);
-    let label = labels.get(name);
-    if (label === undefined) {
-      const metric: Attributes =
-        name === OTHER
-          ? { [semconv.ATTR_SERVER_ADDRESS]: OTHER }
-          : { [semconv.ATTR_SERVER_ADDRESS]: addressOf(name), [semconv.ATTR_SERVER_PORT]: portOf(name) };
-      label = { metric: Object.freeze(metric), active: {} };
-      labels.set(name, label);
-    }
-    return label;
-  };
   // Attempts waiting for their headers, per scheme and host. Observed at collection time rather than
   // recorded twice per attempt: every recording hashes its attributes, and this one needs none per call.
   // A count stays (at 0) once created, because an asynchronous instrument keeps reporting an attribute
@@ -216,12 +223,14 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
       unit: '{request}',
     })
     .addCallback((result) => {
-      for (const { metric, active } of labels.values()) {
+      const observe = ({ metric, active }: Label) => {
         for (const scheme of ['http', 'https'] as const) {
           const count = active[scheme];
           if (count !== undefined) result.observe(count, { ...metric, [semconv.ATTR_URL_SCHEME]: scheme });
         }
-      }
+      };
+      for (const host of named.values()) observe(host.label);
+      observe(other);
     });
   const callDuration = meter.createHistogram(semconv.METRIC_CALL_DURATION, {
     description: 'Duration of calls, all attempts and backoffs included, by outcome.',
@@ -270,24 +279,6 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
         result.observe(idle, { ...labelOf(host).metric, [semconv.ATTR_HTTP_CONNECTION_STATE]: 'idle' });
       }
     });
-
-  /** What every attempt to one host shares: computed once per named host, not per attempt. */
-  interface HostAttributes {
-    readonly address: string;
-    readonly port: number;
-    readonly label: Label;
-  }
-  // Bounded as the labels are: only the `maxHosts` named hosts are kept; a host beyond shares the
-  // `_other` label, and its own address and port (for its spans) are computed per attempt.
-  const hostAttributes = new Map<string, HostAttributes>();
-  const attributesOf = (host: string): HostAttributes => {
-    const cached = hostAttributes.get(host);
-    if (cached !== undefined) return cached;
-    const label = labelOf(host);
-    const attributes: HostAttributes = { address: addressOf(host), port: portOf(host), label };
-    if (label !== labels.get(OTHER)) hostAttributes.set(host, attributes);
-    return attributes;
-  };
 
   /** One request on the wire: its CLIENT span and context, its start, what its metric names. */
   interface Hop {
@@ -447,16 +438,16 @@ export function createTelemetry(options: ResolvedTelemetry, sources: TelemetrySo
   return {
     attempt: (call, input, init, resend) => new Attempt(call, input, init, resend),
     retry(call, reason) {
-      retries.add(1, { ...attributesOf(call.host).label.metric, [semconv.ATTR_REASON]: reason });
+      retries.add(1, { ...labelOf(call.host).metric, [semconv.ATTR_REASON]: reason });
     },
     retryDenied(call) {
-      denied.add(1, attributesOf(call.host).label.metric);
+      denied.add(1, labelOf(call.host).metric);
     },
     outcome(outcome) {
       const outcomeName =
         outcome.result === 'failure' && outcome.failure === 'timeout' ? 'timeout' : outcome.result;
       const attributes: Attributes = {
-        ...attributesOf(outcome.host).label.metric,
+        ...labelOf(outcome.host).metric,
         [semconv.ATTR_HTTP_REQUEST_METHOD]: outcome.method,
         [semconv.ATTR_OUTCOME]: outcomeName,
       };
