@@ -29,8 +29,8 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import type { Peer } from './peers.ts';
-import type { Slots } from './queue.ts';
+import type { Peer } from './dispatch/peers.ts';
+import type { Slots } from './dispatch/queue.ts';
 import type { AttemptAbort, OutboundRequest, Transport } from './transport.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */

@@ -4,6 +4,9 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CircuitStateName } from './breaker.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './dispatch/own.ts';
+import { createPools, hostOfUrl, type OriginPoolStats } from './dispatch/pools.ts';
+import { createLimiter, type Limiter } from './dispatch/queue.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
 import { createFastTransport } from './fast-transport.ts';
 import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
@@ -21,10 +24,7 @@ import {
   resolveOptions,
   resolveRequestPolicy,
 } from './options.ts';
-import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
-import { createPools, hostOfUrl, type OriginPoolStats } from './pools.ts';
-import { createLimiter, type Limiter } from './queue.ts';
 import { createQueueTelemetry, createTelemetry } from './telemetry.ts';
 import {
   callerSignalOf,

@@ -1,5 +1,6 @@
 export type { CircuitStateName } from './breaker.ts';
 export { resilientFetch } from './default.ts';
+export type { OriginPoolStats } from './dispatch/pools.ts';
 export type { ErrorCode, ResilientFetchErrorOptions } from './errors.ts';
 export {
   CircuitOpenError,
@@ -58,5 +59,4 @@ export type {
   TimeoutOptions,
 } from './options.ts';
 export { defaults, resolveOptions } from './options.ts';
-export type { OriginPoolStats } from './pools.ts';
 export { computeRetryDelay, parseRetryAfter } from './retry.ts';

@@ -4,6 +4,8 @@
  */
 import { prepareBody } from './body.ts';
 import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
+import { ForwardingHandler, type LegacyHandler } from './dispatch/handler.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './dispatch/own.ts';
 import {
   CircuitOpenError,
   isQueueFullError,
@@ -11,10 +13,8 @@ import {
   isResilientFetchError,
   timeoutError,
 } from './errors.ts';
-import { ForwardingHandler, type LegacyHandler } from './handler.ts';
 import { type CallOutcome, type HealthStatus, type HealthThresholds, HostHealthWindow } from './health.ts';
 import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
-import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
 import { ATTR_REASON, EVENT_RETRY } from './semconv.ts';
 import type { AttemptScope, Telemetry } from './telemetry.ts';

@@ -21,10 +21,10 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { BreakerTransition } from './breaker.ts';
+import { type Peer, watchPeer } from './dispatch/peers.ts';
+import { hostOfUrl } from './dispatch/pools.ts';
 import type { CallOutcome, HealthStatus } from './health.ts';
 import type { ResolvedTelemetry } from './options.ts';
-import { type Peer, watchPeer } from './peers.ts';
-import { hostOfUrl } from './pools.ts';
 import { errorCodeOf } from './retry.ts';
 import * as semconv from './semconv.ts';
 import type { FetchInit } from './transport.ts';

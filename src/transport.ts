@@ -10,10 +10,10 @@
  */
 // Loaded for its side effect: the global-dispatcher slot is filled (by Node's own default) before the
 // snapshot below is taken.
-import './undici.ts';
-import { type Peer, tapDispatcher } from './peers.ts';
-import { isDefaultGlobalDispatcherNodes } from './pools.ts';
-import type { Dispatcher } from './undici.ts';
+import './dispatch/undici.ts';
+import { type Peer, tapDispatcher } from './dispatch/peers.ts';
+import { isDefaultGlobalDispatcherNodes } from './dispatch/pools.ts';
+import type { Dispatcher } from './dispatch/undici.ts';
 
 /** `RequestInit` as Node's fetch reads it, including its `dispatcher` extension. */
 export type FetchInit = RequestInit & { dispatcher?: Dispatcher };

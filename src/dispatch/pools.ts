@@ -9,10 +9,11 @@
  * global dispatcher was not Node's default at load; calls then go to that dispatcher (see
  * `hasAppGlobalDispatcher`), so those pools only keep the interface whole.
  */
+
+import type { HostTable } from '../hosts.ts';
+import type { HostPolicy, ResolvedOptions } from '../options.ts';
 import { createCachingLookup } from './dns.ts';
-import type { HostTable } from './hosts.ts';
-import type { HostPolicy, ResolvedOptions } from './options.ts';
-import { markOwnDispatcher } from './own-dispatchers.ts';
+import { markOwnDispatcher } from './own.ts';
 import { type Dispatcher, Dispatcher1Wrapper, ProxyAgent, Agent as Undici8Agent } from './undici.ts';
 
 /** A snapshot of one origin's pool, as undici's `PoolStats` reports it. */

@@ -12,7 +12,7 @@
  * no promise, no timer. A waiting request is told to its handler at once (`onConnect` with our abort), so
  * an abort while it waits (caller, attempt timeout, deadline) removes it from the queue at once.
  */
-import { QueueFullError, QueueTimeoutError } from './errors.ts';
+import { QueueFullError, QueueTimeoutError } from '../errors.ts';
 import { ForwardingHandler, type LegacyHandler } from './handler.ts';
 import { hostOfUrl } from './pools.ts';
 

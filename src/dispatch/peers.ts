@@ -9,7 +9,7 @@
  * Subscribed once, the first time a recording span asks for a peer: with no SDK, undici publishes nothing.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { isOwnDispatcher, markOwnDispatcher } from './own-dispatchers.ts';
+import { isOwnDispatcher, markOwnDispatcher } from './own.ts';
 
 export interface Peer {
   address: string | undefined;
