@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createNoopMeter, ProxyTracerProvider } from '@opentelemetry/api';
 import type { ResilientFetchOptions } from '../src/index.ts';
-import type { FetchInit } from '../src/transport.ts';
+import type { FetchInit } from '../src/transport/types.ts';
 import type { Client } from './clients.ts';
 import { runCell } from './measure.ts';
 import { bootstrapMedianInterval, median } from './stats.ts';
@@ -110,7 +110,7 @@ const clients: Client[] = [globalFetchClient('native fetch', 'native')];
 if (values.base !== undefined) {
   clients.push(resilient('base', await load(values.base)), resilient('current', here));
 } else {
-  const { createFastTransport } = await import('../src/fast-transport.ts');
+  const { createFastTransport } = await import('../src/transport/fast/transport.ts');
   // The API's no-op tracer and meter: what resilientFetch costs with nothing recording.
   const noop = {
     tracerProvider: new ProxyTracerProvider(),
@@ -130,7 +130,9 @@ if (values.base !== undefined) {
   clients.push(
     client('minimal', (url) => minimalDispatch(agent, url, { accept: '*/*' })),
     client('headers', (url) => minimalDispatch(agent, url, fetchHeaders)),
-    client('fast', (url) => transport({ input: url, init: { dispatcher: agent } as unknown as FetchInit })),
+    client('fast', (url) =>
+      transport({ input: url, init: { dispatcher: agent } as unknown as FetchInit, signal: undefined }),
+    ),
     resilient('off', here, { retry: false, circuitBreaker: false, telemetry: noop }),
     resilient('defaults', here, { telemetry: noop }),
   );

@@ -10,7 +10,8 @@
  * - ReadableStream, async iterable, or the body of a `Request` input: streamed once. With a buffer limit,
  *   a body that fits is read up front and sent as those bytes on every attempt.
  */
-import type { FetchInit } from './transport.ts';
+import { copyBytes, isBufferSource, isShared } from './transport/bytes.ts';
+import type { FetchInit } from './transport/types.ts';
 
 export interface PreparedBody {
   /** The init of the next attempt (the first call gives the first attempt's). */
@@ -18,9 +19,6 @@ export interface PreparedBody {
   /** Whether another attempt can carry the same bytes. */
   canReplay(): boolean;
 }
-
-const isBufferSource = (body: unknown): body is ArrayBuffer | ArrayBufferView =>
-  body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof SharedArrayBuffer;
 
 const isStreamLike = (body: unknown): boolean =>
   body instanceof ReadableStream ||
@@ -30,11 +28,6 @@ const isStreamLike = (body: unknown): boolean =>
     !(body instanceof FormData) &&
     !(body instanceof URLSearchParams) &&
     typeof body !== 'string');
-
-function copyBytes(body: ArrayBuffer | ArrayBufferView | SharedArrayBuffer): Uint8Array {
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength).slice();
-  return new Uint8Array(body).slice();
-}
 
 const fixed = (init: FetchInit): PreparedBody => ({ next: () => init, canReplay: () => true });
 const once = (init: FetchInit): PreparedBody => {
@@ -68,11 +61,8 @@ export function prepareBody(
   }
   if (typeof body === 'string' || body instanceof Blob || body instanceof URLSearchParams) return fixed(init);
   if (isBufferSource(body)) {
-    // Copied when the call was made (transport.ts, snapshotBody), unless shared or detached.
-    return body instanceof SharedArrayBuffer ||
-      (ArrayBuffer.isView(body) && !(body.buffer instanceof ArrayBuffer))
-      ? fixed({ ...init, body: copyBytes(body) as Uint8Array<ArrayBuffer> })
-      : fixed(init);
+    // Copied when the call was made (transport/bytes.ts, snapshotBytes), unless shared or detached.
+    return isShared(body) ? fixed({ ...init, body: copyBytes(body) }) : fixed(init);
   }
   if (body instanceof FormData) return serialiseForm(init, body, request);
   if (isStreamLike(body)) {

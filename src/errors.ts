@@ -144,3 +144,6 @@ export const isQueueFullError = (error: unknown): error is QueueFullError =>
 
 export const isQueueTimeoutError = (error: unknown): error is QueueTimeoutError =>
   isResilientFetchError(error, ErrorCodes.QUEUE_TIMEOUT);
+
+/** fetch's network error: `TypeError('fetch failed')` with what went wrong as its cause. */
+export const fetchFailed = (cause: unknown): TypeError => new TypeError('fetch failed', { cause });

@@ -4,11 +4,11 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CircuitStateName } from './breaker.ts';
+import { hasAppGlobalDispatcher } from './dispatch/global.ts';
 import { isOwnDispatcher, markOwnDispatcher } from './dispatch/own.ts';
 import { createPools, hostOfUrl, type OriginPoolStats } from './dispatch/pools.ts';
 import { createLimiter, type Limiter } from './dispatch/queue.ts';
 import { ClosedError, DestroyedError } from './errors.ts';
-import { createFastTransport } from './fast-transport.ts';
 import { type CallOutcome, classifyHealth, type HealthStatus, type HostHealth } from './health.ts';
 import { createHostTable, type HostPattern } from './hosts.ts';
 import { createLifecycle, type LifecycleState } from './lifecycle.ts';
@@ -26,16 +26,10 @@ import {
 } from './options.ts';
 import { createHostState, type HostState, runCall } from './policies.ts';
 import { createQueueTelemetry, createTelemetry } from './telemetry.ts';
-import {
-  callerSignalOf,
-  createNodeFetchTransport,
-  type FetchInit,
-  hasAppGlobalDispatcher,
-  isDictionary,
-  nativeFetch,
-  normaliseInit,
-  type Transport,
-} from './transport.ts';
+import { createFastTransport } from './transport/fast/transport.ts';
+import { createNodeFetchTransport, nativeFetch } from './transport/node-fetch.ts';
+import { type CallInit, hrefOf, isDictionary, normaliseInit } from './transport/request-shape.ts';
+import type { Transport } from './transport/types.ts';
 
 export interface ResilientFetchStats {
   /** `open`, then `closing` while `close()` drains, then `closed`. */
@@ -54,7 +48,7 @@ export interface ResilientFetchStats {
    */
   readonly transport: 'node' | 'global';
   /**
-   * Requests sent so far, by route: `fast`, dispatched on our pools directly (src/fast-transport.ts;
+   * Requests sent so far, by route: `fast`, dispatched on our pools directly (src/transport/fast/;
    * each attempt and each redirect hop counts); `fetch`, handed to Node's fetch (each attempt counts once,
    * its redirects are followed inside fetch): any request the fast transport does not reproduce exactly,
    * such as a `Request` input, a `Headers` object, a stream, Blob or FormData body, a redirect mode other
@@ -175,16 +169,6 @@ const unknownHealth = (host: string): HostHealth => ({
 /** An open, half-open (probe running) or isolated circuit makes a host FAILED. */
 const isOpen = (circuit: string | undefined): boolean =>
   circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
-
-/** The URL string fetch will request, as the caller gave it. */
-const hrefOf = (input: unknown): string =>
-  typeof input === 'string'
-    ? input
-    : input instanceof URL
-      ? input.href
-      : input instanceof Request
-        ? input.url
-        : String(input);
 
 /** A host key from what a user passes to resetCircuit()/isolate(): `hostname:port` or a URL. */
 function hostKey(value: string): string {
@@ -381,7 +365,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     lifecycle.enter();
     let pending: Promise<Response>;
     try {
-      pending = startCall(transport, input, init, normaliseInit(init, dispatcher));
+      pending = startCall(transport, input, init, normaliseInit(input, init, dispatcher));
     } catch (error) {
       // A throwing getter on the caller's init: fetch would reject with that error too.
       pending = Promise.reject(error);
@@ -393,7 +377,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     send: Transport,
     input: string | URL | Request,
     init: ResilientRequestInit | undefined,
-    fetchInit: FetchInit,
+    { init: fetchInit, signal }: CallInit,
   ): Promise<Response> {
     const href = hrefOf(input);
     // The URL as it is now, as fetch reads it at call time: a URL object the caller changes later
@@ -401,7 +385,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     if (!(input instanceof Request)) input = href;
     const host = hostOfUrl(href);
     // data:, blob:, and URLs fetch will refuse: no host, no policy; Node's fetch answers as it does.
-    if (host === undefined) return send({ input, init: fetchInit });
+    if (host === undefined) return send({ input, init: fetchInit, signal });
     const state = hostState(host);
     const extra = init?.resilience;
     const policy = extra === undefined ? state.policy : resolveRequestPolicy(state.policy, extra, resolved);
@@ -409,7 +393,6 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     state.lastUsedAt = Date.now();
     const request = input instanceof Request ? input : undefined;
     const method = String(fetchInit.method ?? request?.method ?? 'GET').toUpperCase();
-    const signal = callerSignalOf(input, fetchInit);
     const call = {
       input,
       init: fetchInit,

@@ -18,7 +18,8 @@ import type { HostPolicy, ResolvedRetry, ResolvedTimeout } from './options.ts';
 import { computeRetryDelay, errorCodeOf, isRetryableMethod, parseRetryAfter, RetryBudget } from './retry.ts';
 import { ATTR_REASON, EVENT_RETRY } from './semconv.ts';
 import type { AttemptScope, Telemetry } from './telemetry.ts';
-import { AttemptAbort, type FetchInit, type Transport } from './transport.ts';
+import { AttemptAbort } from './transport/attempt-abort.ts';
+import type { FetchInit, Transport } from './transport/types.ts';
 
 /** What a host keeps between calls. */
 export interface HostState {
@@ -66,7 +67,7 @@ export function createHostState(
 
 /** One call as the policies see it. */
 export interface Call {
-  readonly input: string | URL | Request;
+  readonly input: string | Request;
   readonly init: FetchInit;
   readonly method: string;
   readonly host: string;
@@ -237,7 +238,7 @@ async function attempt(
       call.hopHost = host;
       return scope.redirect(status, next, method);
     };
-    const request = { input: call.input, init, onRedirect, peer: scope.peer, abort };
+    const request = { input: call.input, init, signal: call.signal, onRedirect, peer: scope.peer, abort };
     const response = await scope.run(() => transport(request));
     return { response, abort, tracker, scope };
   } catch (error) {

@@ -27,7 +27,7 @@ import type { CallOutcome, HealthStatus } from './health.ts';
 import type { ResolvedTelemetry } from './options.ts';
 import { errorCodeOf } from './retry.ts';
 import * as semconv from './semconv.ts';
-import type { FetchInit } from './transport.ts';
+import type { FetchInit } from './transport/types.ts';
 
 const VERSION = '0.1.0';
 

@@ -1,6 +1,6 @@
 /**
  * Dispatchers that are our own pools of Node's bundled undici (or wrap one): the fast transport
- * (src/fast-transport.ts) dispatches to these itself, because their core calls the handler interface it
+ * (src/transport/fast/) dispatches to these itself, because their core calls the handler interface it
  * implements; a request with any other dispatcher goes through Node's fetch.
  */
 const own = new WeakSet<object>();

@@ -13,6 +13,7 @@
 import type { HostTable } from '../hosts.ts';
 import type { HostPolicy, ResolvedOptions } from '../options.ts';
 import { createCachingLookup } from './dns.ts';
+import { NodeAgent as NodeAgentClass } from './global.ts';
 import { markOwnDispatcher } from './own.ts';
 import { type Dispatcher, Dispatcher1Wrapper, ProxyAgent, Agent as Undici8Agent } from './undici.ts';
 
@@ -76,25 +77,8 @@ interface AgentLike {
 }
 type AgentClass = new (options: object) => AgentLike;
 
-/** Node's own undici Agent class, found through the default global dispatcher; undefined if replaced. */
-function findNodeAgent(): AgentClass | undefined {
-  const current = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')];
-  if (typeof current !== 'object' || current === null) return undefined;
-  if (current instanceof Undici8Agent || current instanceof Dispatcher1Wrapper) return undefined;
-  const ctor = (current as { constructor?: unknown }).constructor as AgentClass & { name?: string };
-  return ctor?.name === 'Agent' && 'stats' in current ? ctor : undefined;
-}
-
-// Resolved once, at load: './undici.ts' has made Node fill the slot with its default Agent.
-const NodeAgent = findNodeAgent();
-
-/**
- * Whether the global dispatcher found at load is Node's own default (a plain Agent of Node's undici). If it
- * is anything else, somebody chose it before resilient-fetch loaded: Node itself for
- * `NODE_USE_ENV_PROXY` (an EnvHttpProxyAgent), or the app (a ProxyAgent, a MockAgent, an undici 8 Agent).
- * That choice is respected, as Node's fetch would respect it.
- */
-export const isDefaultGlobalDispatcherNodes = NodeAgent !== undefined;
+// Node's own Agent class (undefined when the global dispatcher was not Node's default at load).
+const NodeAgent = NodeAgentClass as AgentClass | undefined;
 
 function agentOptions(pool: HostPolicy['pool'], lookup: unknown): object {
   return {

@@ -1,0 +1,362 @@
+/**
+ * One exchange of the fast transport: its hops (the request, then each redirect it follows), the promise
+ * of its Response, then the Response's body, fed from undici's callbacks into a byte stream (decoded
+ * when the response is encoded), with back-pressure, aborts and garbage collection handled as Node's
+ * fetch handles them: a rejection with the signal's reason before the headers, the body erroring with it
+ * after; `TypeError('fetch failed', { cause })` before the headers, `TypeError('terminated', { cause })`
+ * for a body cut short.
+ */
+import type { Transform } from 'node:stream';
+import { fetchFailed } from '../../errors.ts';
+import { decodersFor } from './decode.ts';
+import { Hop, type HopSink } from './hop.ts';
+import { type Dispatcher, type Plan, wireHeaders } from './plan.ts';
+import { followRedirect } from './redirect.ts';
+import {
+  adopt,
+  createResponse,
+  nullBodyStatuses,
+  readHeaders,
+  redirectStatuses,
+  urlWithoutFragment,
+} from './response.ts';
+import { hubOf, type SignalHub } from './signal-hub.ts';
+
+/** One exchange: its hops (redirects), the promise of its Response, then the Response's body. */
+export class Exchange implements HopSink {
+  readonly #plan: Plan;
+  // Dropped once the promise is settled: the promise holds the Response, and this exchange lives as long
+  // as the body does, so keeping them would keep an unread Response from ever being collected.
+  #resolve: ((response: Response) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  /** Aborts the hop in flight (from undici's onConnect). */
+  #abort: ((reason?: unknown) => void) | undefined;
+  /** The promise is settled (resolved with the Response, or rejected). */
+  #settled = false;
+  /** Nothing more to do: the body ended, failed, was cancelled, or the call was aborted. */
+  #done = false;
+  #controller: ReadableByteStreamController | undefined;
+  #resume: (() => void) | undefined;
+  #paused = false;
+  /** The decoders of an encoded body: written to first, read from last. */
+  #decoders: Transform[] | undefined;
+  /** A body nobody sees (HEAD, null-body status): its bytes are read and dropped. */
+  #dump = false;
+  /** The caller's signal's hub, while this exchange listens to it. */
+  #hub: SignalHub | undefined;
+  /** Registered with `bodyFinalizer`. */
+  #watched = false;
+  /** Why the exchange was aborted, for a hop that connects after that. */
+  #reason: unknown = undefined;
+
+  readonly #sent: { fast: number };
+
+  constructor(
+    plan: Plan,
+    sent: { fast: number },
+    resolve: (response: Response) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#plan = plan;
+    this.#sent = sent;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    if (plan.signal !== undefined) {
+      this.#hub = hubOf(plan.signal);
+      this.#hub.join(this);
+    }
+    plan.abort?.listen((reason) => this.aborted(reason));
+  }
+
+  send(): void {
+    if (this.#done) return;
+    const plan = this.#plan;
+    const url = plan.url;
+    const path = url.pathname + url.search;
+    const trailingQuestionMark =
+      url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === '?';
+    this.#abort = undefined;
+    this.#sent.fast++;
+    const hop = new Hop(this, plan.peer);
+    // Under the total cap, a free slot is taken here and freed by the hop itself (no wrapping handler);
+    // otherwise the cap's dispatcher queues the request.
+    const slots = plan.dispatcher.slots;
+    let dispatcher: Pick<Dispatcher, 'dispatch'> = plan.dispatcher;
+    if (slots?.tryAcquire()) {
+      hop.slots = slots;
+      dispatcher = slots.inner as Pick<Dispatcher, 'dispatch'>;
+    }
+    try {
+      dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: trailingQuestionMark ? `${path}?` : path,
+          method: plan.method,
+          headers: wireHeaders(plan),
+          body: plan.body === null ? null : plan.body.bytes,
+        },
+        hop,
+      );
+    } catch (error) {
+      hop.onError(error as Error);
+    }
+  }
+
+  connect(abort: (reason?: unknown) => void): void {
+    if (this.#done) abort(this.#reason);
+    else this.#abort = abort;
+  }
+
+  headers(hop: Hop, status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return false; // 1xx (103 Early Hints): the final response follows
+    const { list, location, encoding } = readHeaders(rawHeaders);
+    if (location !== undefined && redirectStatuses.has(status)) {
+      hop.followed = true;
+      this.#redirect(status, location);
+      return true;
+    }
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (this.#plan.method === 'HEAD' || nullBodyStatuses.has(status)) this.#dump = true;
+    else {
+      if (encoding !== undefined && !this.#decodeAs(encoding)) return true;
+      this.#resume = resume;
+      body = this.#openBody();
+    }
+    let response: Response;
+    try {
+      response = createResponse(body, status, statusText, list);
+    } catch (error) {
+      this.#fail(fetchFailed(error));
+      return true;
+    }
+    this.#respond(response);
+    return true;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.#dump || this.#done) return true;
+    const decoders = this.#decoders;
+    if (decoders === undefined) return this.#enqueue(chunk);
+    if ((decoders[0] as Transform).write(chunk)) return true;
+    this.#paused = true;
+    (decoders[0] as Transform).once('drain', () => this.#pull());
+    return false;
+  }
+
+  complete(): void {
+    if (this.#done) return;
+    if (this.#decoders !== undefined) {
+      (this.#decoders[0] as Transform).end(); // the last decoder's 'end' closes the body
+      return;
+    }
+    this.#done = true;
+    this.#close();
+  }
+
+  error(error: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#destroyDecoders();
+    if (!this.#settled) this.#fail(fetchFailed(error));
+    else this.#errorBody(new TypeError('terminated', { cause: error }));
+  }
+
+  /** The body's stream: bytes go in from `#enqueue`, the reader's pulls resume undici. */
+  #openBody(): ReadableStream<Uint8Array> {
+    return new ReadableStream(
+      {
+        type: 'bytes',
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        pull: () => this.#pull(),
+        cancel: (reason) => this.#cancel(reason),
+      },
+      { highWaterMark: 65536 },
+    );
+  }
+
+  /** Resolves the call with its Response, which gets fetch's `url`, `redirected` and `type`. */
+  #respond(response: Response): void {
+    const plan = this.#plan;
+    adopt(response, urlWithoutFragment(plan.url), plan.redirects > 0, plan.cors ? 'cors' : 'basic');
+    this.#settled = true;
+    if (this.#dump) this.#detach();
+    // A body nobody reads and nobody holds would keep its connection (and its slot under the total cap)
+    // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected. Registered
+    // after the bytes undici already holds have been handed over (a microtask): a small body has then
+    // usually ended, and needs no registration (which costs more than the check).
+    else this.#watchSoon(response);
+    const resolve = this.#resolve;
+    this.#resolve = this.#reject = undefined;
+    resolve?.(response);
+  }
+
+  /** Enqueues body bytes; false (pause) when the stream's queue is full. */
+  #enqueue(chunk: Buffer): boolean {
+    const controller = this.#controller;
+    if (controller === undefined) return true;
+    // A copy: undici's chunk may share its memory, and a byte stream takes over the buffer it is given.
+    if (chunk.byteLength > 0) controller.enqueue(new Uint8Array(chunk));
+    if ((controller.desiredSize ?? 0) > 0) return true;
+    this.#paused = true;
+    return false;
+  }
+
+  #pull(): void {
+    if (!this.#paused || this.#done) return;
+    this.#paused = false;
+    const decoders = this.#decoders;
+    if (decoders !== undefined) (decoders[decoders.length - 1] as Transform).resume();
+    this.#resume?.();
+  }
+
+  /** Sets up the decoders of a content-encoding; false when the call failed (too many codings). */
+  #decodeAs(encoding: string): boolean {
+    const decoders = decodersFor(encoding);
+    if (decoders instanceof Error) {
+      this.#fail(fetchFailed(decoders));
+      return false;
+    }
+    if (decoders.length > 0) this.#decode(decoders);
+    return true;
+  }
+
+  #decode(decoders: Transform[]): void {
+    this.#decoders = decoders;
+    let last = decoders[0] as Transform;
+    for (let i = 1; i < decoders.length; i++) last = last.pipe(decoders[i] as Transform);
+    const fail = (error: Error) => {
+      if (this.#done) return;
+      this.#done = true;
+      this.#abort?.(error);
+      this.#destroyDecoders();
+      this.#errorBody(new TypeError('terminated', { cause: error }));
+    };
+    for (const decoder of decoders) decoder.on('error', fail);
+    last.on('data', (data: Buffer) => {
+      if (!this.#enqueue(data)) last.pause();
+    });
+    last.on('end', () => {
+      if (this.#done) return;
+      this.#done = true;
+      this.#close();
+    });
+  }
+
+  #redirect(status: number, location: string): void {
+    const refused = followRedirect(this.#plan, status, location);
+    if (refused !== undefined) {
+      this.#fail(refused);
+      return;
+    }
+    // The redirect's own body finishes on its connection, ignored (its hop is `followed`).
+    queueMicrotask(() => this.send());
+  }
+
+  #close(): void {
+    this.#unwatch();
+    const controller = this.#controller;
+    let closed = false;
+    if (controller !== undefined) {
+      try {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        closed = true;
+      } catch {
+        // The reader cancelled the body first.
+      }
+    }
+    // Watched for a late abort before this exchange leaves the hub, so that the hub of a per-call signal
+    // keeps its listener rather than removing and adding it again.
+    if (closed && !this.#plan.signal?.aborted)
+      this.#hub?.watchLate(controller as ReadableByteStreamController);
+    this.#detach();
+  }
+
+  #errorBody(error: unknown): void {
+    this.#detach();
+    this.#unwatch();
+    try {
+      this.#controller?.error(error);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Rejects the call (before its Response) and ends the hop in flight. */
+  #fail(error: unknown): void {
+    this.#done = true;
+    this.#destroyDecoders();
+    this.#abort?.(error);
+    this.#detach();
+    if (!this.#settled) this.#rejectWith(error);
+  }
+
+  /** Settles the promise with a rejection; the settle functions are dropped (see `#resolve`). */
+  #rejectWith(error: unknown): void {
+    this.#settled = true;
+    const reject = this.#reject;
+    this.#resolve = this.#reject = undefined;
+    reject?.(error);
+  }
+
+  /**
+   * Cancels the body once `response` is garbage-collected, unless it has ended by the next microtask.
+   * A method of its own: a closure in `headers` over the Response would share that method's context with
+   * the body stream's callbacks, and the request in flight would then hold the Response.
+   */
+  #watchSoon(response: Response): void {
+    queueMicrotask(() => {
+      if (this.#done) return;
+      this.#watched = true;
+      bodyFinalizer.register(response, this, this);
+    });
+  }
+
+  #unwatch(): void {
+    if (!this.#watched) return;
+    this.#watched = false;
+    bodyFinalizer.unregister(this);
+  }
+
+  /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
+  collected(): void {
+    this.#cancel(new DOMException('Response object has been garbage collected', 'AbortError'));
+  }
+
+  /** The reader cancelled the body: the connection is ended, as fetch ends it. */
+  #cancel(reason: unknown): void {
+    this.#detach();
+    this.#unwatch();
+    if (this.#done) return;
+    this.#done = true;
+    this.#destroyDecoders();
+    this.#abort?.(reason ?? new DOMException('The operation was aborted.', 'AbortError'));
+  }
+
+  /** The caller's signal or the attempt aborted: a rejection with its reason, or the body errors with it. */
+  aborted(reason: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#reason = reason;
+    this.#detach();
+    this.#abort?.(reason);
+    this.#destroyDecoders();
+    if (!this.#settled) this.#rejectWith(reason);
+    else this.#errorBody(reason);
+  }
+
+  #destroyDecoders(): void {
+    if (this.#decoders !== undefined) for (const decoder of this.#decoders) decoder.destroy();
+  }
+
+  #detach(): void {
+    this.#hub?.leave(this);
+    this.#hub = undefined;
+    this.#plan.abort?.listen(undefined);
+  }
+}
+
+/** Cancels the body of a Response collected before its body ended (see `Exchange.#respond`). */
+const bodyFinalizer = new FinalizationRegistry<Exchange>((exchange) => exchange.collected());

@@ -1,0 +1,41 @@
+/**
+ * The transport over Node's own fetch, with our undici pools as its dispatcher. Because it is Node's
+ * fetch, everything a caller can pass to the global fetch is accepted exactly as the global fetch accepts
+ * it (the global `Request`, `Headers`, `FormData`, `Blob`, streams with `duplex: 'half'`, `data:`/`blob:`
+ * URLs), it rejects invalid input with the same errors, and it returns the global `Response`.
+ */
+// Loaded first for its side effect: the global-dispatcher slot is filled (by Node's own default) before
+// `nativeFetch` below and the slot's snapshot are taken.
+import '../dispatch/global.ts';
+import { tapDispatcher } from '../dispatch/peers.ts';
+import type { FetchInit, Transport } from './types.ts';
+
+/**
+ * The global fetch as it was when this module loaded, before any `install()`: the fetch we call, so an
+ * installed resilientFetch never calls itself.
+ */
+export const nativeFetch: typeof fetch = globalThis.fetch;
+
+/** A transport over Node's own fetch. */
+export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch): Transport {
+  return (request) => {
+    const { peer, abort, signal } = request;
+    let { init } = request;
+    // Node's fetch takes one signal: the caller's and the attempt's, combined. (A `signal` left in the
+    // init is not an AbortSignal: fetch refuses it.)
+    if (!('signal' in init)) {
+      let combined: AbortSignal | null = signal ?? null;
+      if (abort !== undefined)
+        combined = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
+      init = { ...init, signal: combined };
+    }
+    // Node's fetch dispatches with a handler of its own: a dispatcher in front notes it for the peer.
+    if (peer !== undefined && init.dispatcher !== undefined) {
+      return fetchImpl(request.input, {
+        ...init,
+        dispatcher: tapDispatcher(init.dispatcher, peer),
+      } as FetchInit);
+    }
+    return fetchImpl(request.input, init);
+  };
+}
