@@ -1,5 +1,17 @@
-export type { CircuitStateName } from './breaker.ts';
-export { resilientFetch } from './default.ts';
+/** The package's main entry: its export list, nothing else. */
+
+export { createResilientFetch } from './client/create.ts';
+export { resilientFetch } from './client/default.ts';
+export { healthChannel } from './client/health-board.ts';
+export type { LifecycleState } from './client/lifecycle.ts';
+export type {
+  HealthChange,
+  HostStats,
+  QueueStats,
+  ResilientFetch,
+  ResilientFetchMethods,
+  ResilientFetchStats,
+} from './client/types.ts';
 export type { OriginPoolStats } from './dispatch/pools.ts';
 export type { ErrorCode, ResilientFetchErrorOptions } from './errors.ts';
 export {
@@ -17,27 +29,11 @@ export {
   QueueTimeoutError,
   ResilientFetchError,
 } from './errors.ts';
-export type {
-  HealthChange,
-  HostStats,
-  QueueStats,
-  ResilientFetch,
-  ResilientFetchMethods,
-  ResilientFetchStats,
-} from './fetch.ts';
-export { createResilientFetch, healthChannel } from './fetch.ts';
-export type {
-  CallOutcome,
-  FailureKind,
-  HealthCounts,
-  HealthStatus,
-  HostHealth,
-  LatencySummary,
-} from './health.ts';
-export { classifyHealth } from './health.ts';
-export type { HostPattern, HostPredicate, HostTarget } from './hosts.ts';
+export type { HostPattern, HostPredicate, HostTarget } from './hosts/patterns.ts';
 export { install, isInstalled, uninstall } from './install.ts';
-export type { LifecycleState } from './lifecycle.ts';
+export { defaults } from './options/defaults.ts';
+export { resolveOptions } from './options/resolve.ts';
+export type { ResolvedOptions } from './options/resolved.ts';
 export type {
   CircuitBreakerOptions,
   CloseOptions,
@@ -50,13 +46,21 @@ export type {
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResilientRequestInit,
-  ResolvedOptions,
   RetryBudgetOptions,
   RetryContext,
   RetryOptions,
   RetryStrategy,
   TelemetryOptions,
   TimeoutOptions,
-} from './options.ts';
-export { defaults, resolveOptions } from './options.ts';
-export { computeRetryDelay, parseRetryAfter } from './retry.ts';
+} from './options/types.ts';
+export type {
+  CallOutcome,
+  FailureKind,
+  HealthCounts,
+  HealthStatus,
+  HostHealth,
+  LatencySummary,
+} from './outcome/health.ts';
+export { classifyHealth } from './outcome/health.ts';
+export type { CircuitStateName } from './policies/breaker.ts';
+export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';

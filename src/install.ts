@@ -5,8 +5,8 @@
  * already the classes our fetch accepts and returns: the consistent set to replace is `fetch` alone.
  * (undici's own `install()` swaps the classes too because its fetch only understands its own classes.)
  */
-import { getDefaultFetch } from './default.ts';
-import type { ResilientFetch } from './fetch.ts';
+import { getDefaultFetch } from './client/default.ts';
+import type { ResilientFetch } from './client/types.ts';
 
 let saved: PropertyDescriptor | undefined;
 let installed: typeof globalThis.fetch | undefined;

@@ -7,7 +7,7 @@
  * down when the process ends, without keeping it alive. Without the variable the SDK is never loaded.
  */
 import { createRequire } from 'node:module';
-import { resilientFetch } from './default.ts';
+import { resilientFetch } from './client/default.ts';
 import { install } from './install.ts';
 
 const otelFlag = process.env.RESILIENT_FETCH_OTEL?.trim().toLowerCase();

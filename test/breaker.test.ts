@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { type BreakerTransition, createCircuitBreaker } from '../src/breaker.ts';
 import { CircuitOpenError, ErrorCodes, isCircuitOpenError } from '../src/errors.ts';
 import { createResilientFetch, type ResilientFetch, type ResilientFetchOptions } from '../src/index.ts';
-import { defaults, type ResolvedBreaker } from '../src/options.ts';
+import { defaults } from '../src/options/defaults.ts';
+import type { ResolvedBreaker } from '../src/options/resolved.ts';
+import { type BreakerTransition, createCircuitBreaker } from '../src/policies/breaker.ts';
 import { sleep, startServer, type TestServer } from './helpers/server.ts';
 
 const breakerOptions = (over: Partial<ResolvedBreaker> = {}): ResolvedBreaker => ({

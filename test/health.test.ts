@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
-import { HostHealthWindow } from '../src/health.ts';
 import {
   type CallOutcome,
   classifyHealth,
@@ -10,6 +9,7 @@ import {
   type HealthChange,
   type HealthCounts,
 } from '../src/index.ts';
+import { HostHealthWindow } from '../src/outcome/health.ts';
 import { sleep, startServer, type TestServer } from './helpers/server.ts';
 
 const rules = { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 };

@@ -7,7 +7,7 @@ import type { LookupAddress, LookupAllOptions } from 'node:dns';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createResilientFetch, type HostTarget, type ResilientFetchOptions } from '../src/index.ts';
-import { policyForHost, resolveOptions } from '../src/options.ts';
+import { policyForHost, resolveOptions } from '../src/options/resolve.ts';
 import { sleep, startServer, type TestServer } from './helpers/server.ts';
 
 /** Every name resolves to 127.0.0.1: `a.svc.test:PORT` reaches the local server under its own host key. */

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createResilientFetch, defaults, type ResilientFetchOptions } from '../src/index.ts';
-import type { ResilientRequestInit, RetryOptions } from '../src/options.ts';
-import { computeRetryDelay } from '../src/retry.ts';
+import type { ResilientRequestInit, RetryOptions } from '../src/options/types.ts';
+import { computeRetryDelay } from '../src/policies/retry-rules.ts';
 import {
   type Behaviour,
   burst,

@@ -8,7 +8,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createResilientFetch } from '../src/index.ts';
-import { redactUrl } from '../src/telemetry.ts';
+import { redactUrl } from '../src/telemetry/redact.ts';
 import { points, TestReader } from './helpers/metrics.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 

@@ -10,8 +10,9 @@
  * `hasAppGlobalDispatcher`), so those pools only keep the interface whole.
  */
 
-import type { HostTable } from '../hosts.ts';
-import type { HostPolicy, ResolvedOptions } from '../options.ts';
+import { hostOfOrigin } from '../hosts/key.ts';
+import type { HostTable } from '../hosts/patterns.ts';
+import type { HostPolicy, ResolvedOptions } from '../options/resolved.ts';
 import { createCachingLookup } from './dns.ts';
 import { NodeAgent as NodeAgentClass } from './global.ts';
 import { markOwnDispatcher } from './own.ts';
@@ -51,21 +52,8 @@ export interface PoolSet {
   forgetRoutes(): void;
 }
 
-const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
-
-/**
- * `hostname:port` of an http(s) URL, the scheme's default port filled in: the one host key of this
- * library. Undefined for any other scheme or an unparsable URL.
- */
-export function hostOfUrl(href: string): string | undefined {
-  const url = URL.parse(href);
-  if (url === null) return undefined;
-  const port = url.port || defaultPorts[url.protocol];
-  return port === undefined ? undefined : `${url.hostname}:${port}`;
-}
-
 /** `hostname:port` of a pool's origin (always http or https). */
-const hostOf = (origin: string): string => hostOfUrl(origin) ?? origin;
+const hostOf = (origin: string): string => hostOfOrigin(origin) ?? origin;
 
 /** The subset of an undici Agent (either version) we use. */
 interface AgentLike {
@@ -174,7 +162,7 @@ export const samePoolOptions = (a: PoolPolicy, b: PoolPolicy): boolean =>
 /** How many origins' routes are remembered before the route cache starts over (it refills lazily). */
 const maxRoutes = 4_096;
 
-export function createPools(options: ResolvedOptions, table: HostTable): PoolSet {
+export function createPools(options: ResolvedOptions, table: HostTable<HostPolicy>): PoolSet {
   // One DNS cache for every pool of the instance.
   const lookup = options.dns ? createCachingLookup(options.dns, options.dns.lookup) : undefined;
   const main = createEntry(options.pool, lookup);

@@ -13,8 +13,8 @@
  * an abort while it waits (caller, attempt timeout, deadline) removes it from the queue at once.
  */
 import { QueueFullError, QueueTimeoutError } from '../errors.ts';
+import { hostOfOrigin } from '../hosts/key.ts';
 import { ForwardingHandler, type LegacyHandler } from './handler.ts';
-import { hostOfUrl } from './pools.ts';
 
 export interface LimiterOptions {
   readonly maxInFlight: number;
@@ -117,8 +117,6 @@ interface LimiterState {
   remove(slot: Slot): void;
   release(): void;
 }
-
-const hostOfOrigin = (origin: unknown): string | undefined => hostOfUrl(String(origin));
 
 export function createLimiter(options: LimiterOptions, inner: Inner, hooks: LimiterHooks): Limiter {
   const { maxInFlight, maxQueue, queueTimeoutMs } = options;

@@ -7,6 +7,7 @@
  * successes; the caller's aborts and calls refused by an open circuit are not counted (they say nothing
  * new about the host). The status rule is a small swappable function (`classifyHealth`).
  */
+import { BucketRing } from './window.ts';
 
 export type HealthStatus = 'HEALTHY' | 'DEGRADED' | 'FAILED' | 'TIMEOUT' | 'UNKNOWN';
 
@@ -94,17 +95,13 @@ export interface HostHealth extends HealthCounts {
   readonly circuit: string;
 }
 
-// In the order of their counters (see `counts`).
+// In the order of their counters (see `counts`): calls, successes, retries, then one per failure kind.
 const kinds: readonly FailureKind[] = ['network', 'timeout', 'status_5xx', 'status_429'];
 const SAMPLES = 1_024;
 
 /** The window of one host: one-second buckets of counters and a ring of recent latencies. */
 export class HostHealthWindow {
-  readonly #buckets: number;
-  // Per bucket: calls, successes, retries, then one counter per failure kind.
-  readonly #counts: Float64Array;
-  readonly #totals = new Float64Array(3 + kinds.length);
-  #second = -1;
+  readonly #ring: BucketRing;
   readonly #latencyAt = new Float64Array(SAMPLES);
   readonly #latency = new Float64Array(SAMPLES);
   #next = 0;
@@ -112,43 +109,19 @@ export class HostHealthWindow {
   lastRequestAt: number | null = null;
 
   constructor(options: HealthThresholds) {
-    this.#buckets = Math.max(1, Math.ceil(options.windowMs / 1_000));
-    this.#counts = new Float64Array(this.#buckets * this.#totals.length);
-  }
-
-  #advance(now: number): number {
-    const second = Math.floor(now / 1_000);
-    const width = this.#totals.length;
-    if (this.#second === -1 || second - this.#second >= this.#buckets) {
-      this.#counts.fill(0);
-      this.#totals.fill(0);
-    } else {
-      for (let s = this.#second + 1; s <= second; s++) {
-        const base = (s % this.#buckets) * width;
-        for (let i = 0; i < width; i++) {
-          this.#totals[i] = (this.#totals[i] ?? 0) - (this.#counts[base + i] ?? 0);
-          this.#counts[base + i] = 0;
-        }
-      }
-    }
-    if (second > this.#second) this.#second = second;
-    return (this.#second % this.#buckets) * width;
-  }
-
-  #add(base: number, index: number, amount: number): void {
-    this.#counts[base + index] = (this.#counts[base + index] ?? 0) + amount;
-    this.#totals[index] = (this.#totals[index] ?? 0) + amount;
+    this.#ring = new BucketRing(options.windowMs, 3 + kinds.length);
   }
 
   /** Counts one call's outcome; aborted and rejected calls only move `lastRequestAt`. */
   record(outcome: CallOutcome, now = Date.now()): void {
     this.lastRequestAt = outcome.startedAt;
     if (outcome.result !== 'success' && outcome.result !== 'failure') return;
-    const base = this.#advance(now);
-    this.#add(base, 0, 1);
-    if (outcome.result === 'success') this.#add(base, 1, 1);
-    this.#add(base, 2, Math.max(0, outcome.attempts - 1));
-    if (outcome.failure) this.#add(base, 3 + kinds.indexOf(outcome.failure), 1);
+    const ring = this.#ring;
+    const bucket = ring.at(now);
+    ring.add(bucket, 0, 1);
+    if (outcome.result === 'success') ring.add(bucket, 1, 1);
+    ring.add(bucket, 2, Math.max(0, outcome.attempts - 1));
+    if (outcome.failure) ring.add(bucket, 3 + kinds.indexOf(outcome.failure), 1);
     this.#latencyAt[this.#next] = now;
     this.#latency[this.#next] = outcome.durationMs;
     this.#next = (this.#next + 1) % SAMPLES;
@@ -156,8 +129,8 @@ export class HostHealthWindow {
   }
 
   counts(now = Date.now()): HealthCounts {
-    this.#advance(now);
-    const t = this.#totals;
+    this.#ring.at(now);
+    const t = this.#ring.totals;
     const failures: Record<FailureKind, number> = {
       network: t[3] ?? 0,
       timeout: t[4] ?? 0,
@@ -169,7 +142,7 @@ export class HostHealthWindow {
 
   /** Latency over the window (the most recent 1,024 calls at most), on the same buckets as the counts. */
   latency(now = Date.now()): LatencySummary | null {
-    const since = (Math.floor(now / 1_000) - this.#buckets + 1) * 1_000;
+    const since = (Math.floor(now / 1_000) - this.#ring.seconds + 1) * 1_000;
     const values: number[] = [];
     for (let i = 0; i < this.#stored; i++) {
       if ((this.#latencyAt[i] ?? 0) >= since) values.push(this.#latency[i] ?? 0);
@@ -187,3 +160,43 @@ export class HostHealthWindow {
     };
   }
 }
+
+/** An open, half-open (probe running) or isolated circuit makes a host FAILED. */
+export const isCircuitOpen = (circuit: string | undefined): boolean =>
+  circuit === 'open' || circuit === 'half-open' || circuit === 'isolated';
+
+/** The health of one host from its window and its circuit (`disabled` when it has no breaker). */
+export function hostHealth(
+  host: string,
+  window: HostHealthWindow,
+  circuit: string,
+  thresholds: HealthThresholds,
+  now = Date.now(),
+): HostHealth {
+  const counts = window.counts(now);
+  return {
+    host,
+    status: classifyHealth(counts, isCircuitOpen(circuit), thresholds),
+    successRate: counts.calls === 0 ? null : counts.successes / counts.calls,
+    ...counts,
+    timeouts: counts.failures.timeout,
+    latencyMs: window.latency(now),
+    lastRequestAt: window.lastRequestAt,
+    circuit,
+  };
+}
+
+/** The health of a host never called (or forgotten). */
+export const unknownHealth = (host: string): HostHealth => ({
+  host,
+  status: 'UNKNOWN',
+  successRate: null,
+  calls: 0,
+  successes: 0,
+  retries: 0,
+  failures: { network: 0, timeout: 0, status_5xx: 0, status_429: 0 },
+  timeouts: 0,
+  latencyMs: null,
+  lastRequestAt: null,
+  circuit: 'closed',
+});

@@ -1,13 +1,13 @@
 /**
- * Retry rules as pure, exported helpers (the delay, Retry-After, idempotency, what an error is), and the
- * per-host retry budget. The retry loop itself lives in policies.ts.
+ * Retry rules as pure, exported helpers: the delay, Retry-After, idempotency. The budget is in
+ * `retry-budget.ts`, the loop in `retry-loop.ts`, what an error is in `outcome/classify.ts`.
  *
  * Why not cockatiel's `retry()`: it sleeps through an abort (aborted at 100 ms during a 3 s backoff, the
  * call rejected at ~3 s and the function ran again), has no retry budget, cannot stop on a Retry-After
  * longer than the max delay, and cannot hand back the last Response after the last attempt. Its backoff
  * strategies have no linear or proportional-jitter variant either. The rules fit in these functions.
  */
-import type { ResolvedRetry } from './options.ts';
+import type { ResolvedRetry } from '../options/resolved.ts';
 
 /**
  * The delay before retry number `retry` (1 for the first retry), in ms, capped at `maxDelayMs`.
@@ -94,75 +94,16 @@ export function isRetryableMethod(
   return retryNonIdempotent || hasIdempotencyKey();
 }
 
-/**
- * The code that names an error: the first `code` in its cause chain (ECONNRESET, UND_ERR_SOCKET, ...), or
- * the name of a DOMException (TimeoutError, AbortError), else the error's class name.
- */
-export function errorCodeOf(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current !== null && typeof current === 'object'; depth++) {
-    const { code } = current as { code?: unknown };
-    if (typeof code === 'string' && code !== '') return code;
-    if (current instanceof DOMException) return current.name;
-    current = (current as { cause?: unknown }).cause;
-  }
-  if (error instanceof Error) return error.name;
-  return typeof error;
-}
-
-/**
- * Finagle's retry budget: each call deposits `ratio` of a retry, each retry withdraws one, and a reserve of
- * `minRetriesPerSecond x window` is always there. Counted in one-second buckets over a sliding window.
- */
-export class RetryBudget {
-  readonly #ratio: number;
-  readonly #reserve: number;
-  readonly #calls: Float64Array;
-  readonly #retries: Float64Array;
-  #bucket = -1;
-
-  constructor(options: { ratio: number; windowMs: number; minRetriesPerSecond: number }) {
-    const buckets = Math.max(1, Math.ceil(options.windowMs / 1_000));
-    this.#ratio = options.ratio;
-    this.#reserve = options.minRetriesPerSecond * (options.windowMs / 1_000);
-    this.#calls = new Float64Array(buckets);
-    this.#retries = new Float64Array(buckets);
-  }
-
-  #advance(now: number): number {
-    const second = Math.floor(now / 1_000);
-    const size = this.#calls.length;
-    if (this.#bucket === -1 || second - this.#bucket >= size) {
-      this.#calls.fill(0);
-      this.#retries.fill(0);
-    } else {
-      for (let s = this.#bucket + 1; s <= second; s++) {
-        this.#calls[s % size] = 0;
-        this.#retries[s % size] = 0;
-      }
-    }
-    this.#bucket = second;
-    return second % size;
-  }
-
-  /** Counts one call (not its retries). */
-  recordCall(now = Date.now()): void {
-    const slot = this.#advance(now);
-    this.#calls[slot] = (this.#calls[slot] ?? 0) + 1;
-  }
-
-  /** Takes one retry from the budget; false (and nothing taken) when it is spent. */
-  tryRetry(now = Date.now()): boolean {
-    const slot = this.#advance(now);
-    let calls = 0;
-    let retries = 0;
-    for (let i = 0; i < this.#calls.length; i++) {
-      calls += this.#calls[i] ?? 0;
-      retries += this.#retries[i] ?? 0;
-    }
-    // The epsilon keeps 0.57 x 100 calls (56.99999...) at 57 retries.
-    if (retries + 1 > this.#reserve + calls * this.#ratio + 1e-9) return false;
-    this.#retries[slot] = (this.#retries[slot] ?? 0) + 1;
-    return true;
+/** True when the call's headers (the init's, else the Request's) carry an `Idempotency-Key`. */
+export function hasIdempotencyKey(
+  input: unknown,
+  init: { readonly headers?: RequestInit['headers'] | undefined },
+): boolean {
+  const headers = init.headers ?? (input instanceof Request ? input.headers : undefined);
+  if (headers === undefined) return false;
+  try {
+    return new Headers(headers).has('idempotency-key');
+  } catch {
+    return false;
   }
 }

@@ -2,7 +2,8 @@
  * `resilientFetch`: the default instance, created with default options on first use (importing the
  * package opens nothing). This is what `resilient-fetch/register` installs.
  */
-import { createResilientFetch, type ResilientFetch } from './fetch.ts';
+import { createResilientFetch } from './create.ts';
+import type { ResilientFetch } from './types.ts';
 
 let instance: ResilientFetch | undefined;
 

@@ -10,8 +10,8 @@
  * - ReadableStream, async iterable, or the body of a `Request` input: streamed once. With a buffer limit,
  *   a body that fits is read up front and sent as those bytes on every attempt.
  */
-import { copyBytes, isBufferSource, isShared } from './transport/bytes.ts';
-import type { FetchInit } from './transport/types.ts';
+import { copyBytes, isBufferSource, isShared } from '../transport/bytes.ts';
+import type { FetchInit } from '../transport/types.ts';
 
 export interface PreparedBody {
   /** The init of the next attempt (the first call gives the first attempt's). */

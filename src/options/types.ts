@@ -1,0 +1,380 @@
+/**
+ * The public options: every field optional, each with its `@default`. Resolved forms are in
+ * `resolved.ts`, the values of the defaults in `defaults.ts`.
+ */
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type { HostPattern } from '../hosts/patterns.ts';
+
+/** Options of the per-host undici connection pools. Every duration is in milliseconds. */
+export interface PoolOptions {
+  /**
+   * Maximum connections to one host (host and port).
+   * @default 30
+   */
+  connections?: number | undefined;
+  /**
+   * How long an idle keep-alive socket is kept. A shorter `Keep-Alive: timeout=N` hint from the server
+   * wins: a socket is never kept longer than the server says it keeps it.
+   * @default 30_000
+   */
+  keepAliveTimeoutMs?: number | undefined;
+  /**
+   * Time allowed to establish a connection (TCP and TLS).
+   * @default 30_000
+   */
+  connectTimeoutMs?: number | undefined;
+  /**
+   * Time allowed between sending the request and receiving the complete response headers.
+   * @default 60_000
+   */
+  headersTimeoutMs?: number | undefined;
+  /**
+   * Idle time allowed between two chunks of the response body. A stream of any length keeps working
+   * while data flows.
+   * @default 60_000
+   */
+  bodyTimeoutMs?: number | undefined;
+  /**
+   * TLS settings of the connections (per host through `hosts`): extra CAs, a client certificate, the
+   * name to verify. Passed to `tls.connect`.
+   * @default {}
+   */
+  tls?: TlsOptions | undefined;
+  /**
+   * Offer HTTP/2 by ALPN; a server that accepts gets HTTP/2, others HTTP/1.1.
+   * @default false (as Node's fetch)
+   */
+  allowH2?: boolean | undefined;
+  /**
+   * An HTTP proxy for these connections, as a URL (`http://proxy:3128`, `https://...`; credentials in
+   * the URL are sent as `Proxy-Authorization: Basic`). Every request is tunnelled with CONNECT, as Node's
+   * fetch does under `NODE_USE_ENV_PROXY`. Per host through `hosts` (`{ match: '*.internal', pool: {
+   * proxy: false } }` bypasses it). `false`: connect directly.
+   * @default false
+   */
+  proxy?: string | false | undefined;
+}
+
+/** The `tls.connect` options resilient-fetch passes through. */
+export interface TlsOptions {
+  ca?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  cert?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  key?: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  passphrase?: string | undefined;
+  /** @default true */
+  rejectUnauthorized?: boolean | undefined;
+  servername?: string | undefined;
+}
+
+/** How the delay between attempts grows. */
+export type RetryStrategy = 'exponential' | 'linear' | 'fixed' | 'none';
+/**
+ * Randomisation of the delay: `proportional` adds or removes up to `jitterRatio` of it; `full` picks
+ * uniformly in [0, delay]; `decorrelated` picks in [base, 3 x previous delay] (AWS's "decorrelated jitter").
+ */
+export type JitterKind = 'proportional' | 'full' | 'decorrelated' | 'none';
+
+/** What `shouldRetry` is told about the attempt that just ended. */
+export interface RetryContext {
+  /** `hostname:port`. */
+  readonly host: string;
+  readonly method: string;
+  /** 1 for the first retry. */
+  readonly retry: number;
+  /** The attempt's Response, when it produced one. */
+  readonly response?: Response;
+  /** The attempt's error, when it failed. */
+  readonly error?: unknown;
+}
+
+/** Retry budget per host, as Finagle and Envoy keep it. */
+export interface RetryBudgetOptions {
+  /**
+   * Retries may add at most this share to the calls of the window (0.2: one retry per five calls).
+   * @default 0.2
+   */
+  ratio?: number | undefined;
+  /**
+   * The sliding window the ratio is measured over.
+   * @default 10_000
+   */
+  windowMs?: number | undefined;
+  /**
+   * Retries always allowed per second, whatever the traffic, so a host with little traffic still retries.
+   * @default 10
+   */
+  minRetriesPerSecond?: number | undefined;
+}
+
+export interface RetryOptions {
+  /** @default 'exponential' */
+  strategy?: RetryStrategy | undefined;
+  /**
+   * Retries after the first attempt (so at most `maxRetries + 1` attempts).
+   * @default 3
+   */
+  maxRetries?: number | undefined;
+  /**
+   * The first delay; `exponential` multiplies it by `factor` per retry, `linear` adds it per retry.
+   * @default 1_000
+   */
+  baseDelayMs?: number | undefined;
+  /** @default 2 */
+  factor?: number | undefined;
+  /**
+   * No delay is longer. A `Retry-After` asking for longer is not waited for: the response is returned.
+   * @default 60_000
+   */
+  maxDelayMs?: number | undefined;
+  /** @default 'proportional' */
+  jitter?: JitterKind | undefined;
+  /**
+   * Share of the delay `proportional` jitter may add or remove.
+   * @default 0.1
+   */
+  jitterRatio?: number | undefined;
+  /**
+   * Response statuses that are retried.
+   * @default [408, 429, 500, 502, 503, 504]
+   */
+  statuses?: readonly number[] | undefined;
+  /**
+   * Network error codes (the `code` of the fetch error's cause chain) that are retried, plus
+   * `TimeoutError` for an attempt that timed out.
+   * @default ECONNRESET, ECONNREFUSED, EPIPE, ENOTFOUND, EAI_AGAIN, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH,
+   * UND_ERR_SOCKET, UND_ERR_CLOSED, UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT, TimeoutError
+   */
+  errorCodes?: readonly string[] | undefined;
+  /**
+   * Retry POST and PATCH even without an `Idempotency-Key` header.
+   * @default false
+   */
+  retryNonIdempotent?: boolean | undefined;
+  /**
+   * A ReadableStream, async-iterable or `Request` body is streamed once and not retried. With a limit
+   * above 0, up to that many bytes are kept while it streams so that a retry can re-send them; a larger
+   * body is simply not retried.
+   * @default 0
+   */
+  bufferBodyBytes?: number | undefined;
+  /**
+   * Last word on a retry the rules allow: return `false` to stop, `true` or `undefined` to go on. A hook
+   * that throws is ignored (the rules decide).
+   */
+  shouldRetry?: ((context: RetryContext) => boolean | undefined) | undefined;
+  /** `false` turns the budget off. */
+  budget?: RetryBudgetOptions | false | undefined;
+}
+
+export interface CircuitBreakerOptions {
+  /**
+   * `consecutive`: opens after `consecutiveFailures` failed calls in a row. `sampling`: opens when the
+   * failure ratio over `windowMs` exceeds `failureRatio`, given at least `minimumRps` calls per second.
+   * @default 'consecutive'
+   */
+  mode?: 'consecutive' | 'sampling' | undefined;
+  /** @default 5 */
+  consecutiveFailures?: number | undefined;
+  /**
+   * Sampling mode: the circuit opens when more than this share of calls fail (strictly between 0 and 1).
+   * @default 0.5
+   */
+  failureRatio?: number | undefined;
+  /** @default 60_000 */
+  windowMs?: number | undefined;
+  /** @default 1 */
+  minimumRps?: number | undefined;
+  /**
+   * How long the circuit stays open before one probe call is let through.
+   * @default 300_000
+   */
+  halfOpenAfterMs?: number | undefined;
+  /**
+   * Which final statuses count as a failed call (network errors and timeouts always do).
+   * @default status >= 500
+   */
+  isFailureStatus?: ((status: number) => boolean) | undefined;
+}
+
+export interface TimeoutOptions {
+  /**
+   * Time one attempt may take until its response headers arrive.
+   * @default 60_000
+   */
+  attemptMs?: number | undefined;
+  /**
+   * Time the whole call may take, all attempts and backoffs included, until the final response headers.
+   * @default 120_000
+   */
+  deadlineMs?: number | undefined;
+  /**
+   * Make the deadline cover reading the response body too.
+   * @default false
+   */
+  deadlineCoversBody?: boolean | undefined;
+}
+
+/** Options that can differ per host. */
+export interface HostOptions {
+  /** Per-host connection pool settings. */
+  pool?: PoolOptions | undefined;
+  /** `false` turns retries off. */
+  retry?: RetryOptions | false | undefined;
+  /** `false` turns the circuit breaker off. */
+  circuitBreaker?: CircuitBreakerOptions | false | undefined;
+  timeout?: TimeoutOptions | undefined;
+}
+
+/**
+ * One entry of the array form of `hosts`: the options of the hosts `match` selects. `match` is an exact
+ * host (`hostname:port`), a hostname (every port), a `*.suffix` wildcard (every subdomain, at any depth,
+ * every port; not the bare domain) or a predicate given `{ host, hostname, port }`.
+ */
+export interface HostRule extends HostOptions {
+  match: HostPattern;
+}
+
+/** How per-host health is judged (see `rfetch.health()`). */
+export interface HealthOptions {
+  /**
+   * Sliding window the calls are counted over.
+   * @default 60_000
+   */
+  windowMs?: number | undefined;
+  /**
+   * Fewer calls than this in the window: UNKNOWN.
+   * @default 10
+   */
+  minCalls?: number | undefined;
+  /**
+   * Success ratio at or above which a host is HEALTHY.
+   * @default 0.95
+   */
+  healthyRatio?: number | undefined;
+  /**
+   * Success ratio at or above which a host is DEGRADED; below it, FAILED.
+   * @default 0.8
+   */
+  degradedRatio?: number | undefined;
+}
+
+/** OpenTelemetry wiring. With no SDK registered, telemetry costs next to nothing. */
+export interface TelemetryOptions {
+  /** Defaults to the global tracer provider, as OpenTelemetry's instrumentations do. */
+  tracerProvider?: TracerProvider | undefined;
+  /** Defaults to the global meter provider. */
+  meterProvider?: MeterProvider | undefined;
+  /**
+   * Hosts tracked by name in metric attributes; the others are reported as `_other`.
+   * @default 200
+   */
+  maxHosts?: number | undefined;
+  /**
+   * Query parameters whose values read `REDACTED` in `url.full`.
+   * @default AWSAccessKeyId, Signature, sig, X-Goog-Signature, X-Amz-Signature, X-Amz-Credential,
+   * X-Amz-Security-Token
+   */
+  redactQueryParams?: readonly string[] | undefined;
+}
+
+/** The DNS cache in front of every connection (host names keep their identity: pools, TLS, metrics). */
+export interface DnsOptions {
+  /**
+   * How long an answer is kept.
+   * @default 30_000
+   */
+  ttlMs?: number | undefined;
+  /**
+   * How long a failed lookup is kept (short, so that a host that comes back is seen soon).
+   * @default 1_000
+   */
+  errorTtlMs?: number | undefined;
+  /**
+   * Names kept at most (oldest dropped first).
+   * @default 10_000
+   */
+  maxEntries?: number | undefined;
+  /**
+   * The resolver behind the cache, called as `dns.lookup(hostname, { all: true }, callback)`.
+   * @default node:dns lookup (reads /etc/hosts and the system resolver)
+   */
+  lookup?:
+    | ((
+        hostname: string,
+        options: import('node:dns').LookupAllOptions,
+        callback: (
+          error: NodeJS.ErrnoException | null,
+          addresses: import('node:dns').LookupAddress[],
+        ) => void,
+      ) => void)
+    | undefined;
+}
+
+/**
+ * The total cap across all hosts. A request is in flight from its dispatch until its response body has
+ * ended, errored or been cancelled (each attempt and each redirect hop is one request); beyond the cap,
+ * requests wait in one FIFO queue.
+ */
+export interface LimitsOptions {
+  /**
+   * Requests in flight at most, across all hosts.
+   * @default 100
+   */
+  maxInFlight?: number | undefined;
+  /**
+   * Requests waiting at most; one more is refused at once (`QueueFullError`). 0: never wait.
+   * @default 10_000
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long a request may wait for a slot (`QueueTimeoutError`); `false`: as long as its attempt
+   * timeout and the call's deadline allow (which always bound the wait).
+   * @default false
+   */
+  queueTimeoutMs?: number | false | undefined;
+}
+
+/** Options of `createResilientFetch()`. Every field is optional. */
+export interface ResilientFetchOptions extends HostOptions {
+  /** `false` turns the DNS cache off (every new connection asks the system). */
+  dns?: DnsOptions | false | undefined;
+  telemetry?: TelemetryOptions | undefined;
+  health?: HealthOptions | undefined;
+  /**
+   * Overrides per host, merged over the top-level options group by group. A record keyed by pattern
+   * (`hostname:port`, `hostname` for every port, `*.example.com` for every subdomain), or an array of
+   * `{ match, ...options }` whose `match` may also be a predicate `({ host, hostname, port }) => boolean`.
+   * The most specific pattern wins, and only it applies: exact host > hostname > longest wildcard >
+   * predicates in the order given. Change them live with `configureHost()` / `removeHost()`.
+   * @default {}
+   */
+  hosts?: Record<string, HostOptions> | readonly HostRule[] | undefined;
+  /**
+   * How long `close()` waits for in-flight calls and their response bodies before it destroys what is
+   * left.
+   * @default 30_000
+   */
+  drainTimeoutMs?: number | undefined;
+  /** The total cap and its queue; `false` turns the cap off. */
+  limits?: LimitsOptions | false | undefined;
+}
+
+/** Per-request overrides, given as `init.resilience`. */
+export interface RequestPolicyOptions {
+  /** `false` turns retries off for this call. */
+  retry?: Omit<RetryOptions, 'budget'> | false | undefined;
+  timeout?: TimeoutOptions | undefined;
+}
+
+/** `RequestInit` plus the per-request policy field. */
+export interface ResilientRequestInit extends RequestInit {
+  resilience?: RequestPolicyOptions | undefined;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** Skip the drain: end in-flight calls at once, as `destroy()` does. @default false */
+  force?: boolean | undefined;
+  /** Overrides the instance's `drainTimeoutMs` for this close. */
+  drainTimeoutMs?: number | undefined;
+}
