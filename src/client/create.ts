@@ -4,7 +4,7 @@
  * transport, else Node's fetch) -> dispatch (the total cap, per-host undici pools, the DNS cache).
  */
 import { isOwnDispatcher, markOwnDispatcher } from '../dispatch/own.ts';
-import { createPools } from '../dispatch/pools.ts';
+import { createPools, type PoolSet } from '../dispatch/pools.ts';
 import { createLimiter, type Limiter } from '../dispatch/queue.ts';
 import type { Dispatcher } from '../dispatch/undici.ts';
 import { HostTable } from '../hosts/patterns.ts';
@@ -19,7 +19,7 @@ import { Calls } from './calls.ts';
 import { HealthBoard } from './health-board.ts';
 import { HostRegistry } from './host-registry.ts';
 import { Instance, methodNames } from './instance.ts';
-import { Lifecycle } from './lifecycle.ts';
+import { Lifecycle, type Teardown } from './lifecycle.ts';
 import type { ResilientFetch } from './types.ts';
 
 /** The total cap in front of the pools, when `limits` is on. */
@@ -36,6 +36,15 @@ function createCap(options: ResolvedOptions, inner: Dispatcher): Limiter | undef
   return limiter;
 }
 
+/** What the lifecycle closes: the queue (destroy ends its waiters), then the pools. */
+const teardownOf = (pools: PoolSet, limiter: Limiter | undefined): Teardown => ({
+  close: (signal) => pools.close(signal),
+  destroy: (error) => {
+    limiter?.fail(error);
+    return pools.destroy(error);
+  },
+});
+
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
   // The instance's own table of overrides: configureHost() changes it, and nothing else.
@@ -44,16 +53,7 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
   const limiter = createCap(resolved, pools.dispatcher);
   const dispatcher = (limiter?.dispatcher ?? pools.dispatcher) as Dispatcher;
   const transport = createFastTransport(createNodeFetchTransport(), isOwnDispatcher);
-  const lifecycle = new Lifecycle(
-    {
-      close: (signal) => pools.close(signal),
-      destroy: (error) => {
-        limiter?.fail(error);
-        return pools.destroy(error);
-      },
-    },
-    resolved.drainTimeoutMs,
-  );
+  const lifecycle = new Lifecycle(teardownOf(pools, limiter), resolved.drainTimeoutMs);
   const health = new HealthBoard(resolved.health);
   const telemetry = new Telemetry(resolved.telemetry, {
     circuits: () => hosts.circuits(),

@@ -10,6 +10,7 @@
  * `idleMs` of going idle even when no new host comes.
  */
 import type { HostTable } from '../hosts/patterns.ts';
+import { sameGroup } from '../options/compare.ts';
 import type { HostPolicy, ResolvedOptions } from '../options/resolved.ts';
 import { type HealthStatus, HostHealthWindow } from '../outcome/health.ts';
 import type { BreakerTransition, CircuitBreaker } from '../policies/breaker.ts';
@@ -32,17 +33,6 @@ export interface HostState extends HostPolicyState {
   /** Epoch ms of the last call's start. */
   lastUsedAt: number;
 }
-
-/** Two option groups with the same values (functions by identity). */
-const sameOptions = (a: object, b: object): boolean => {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every((k) =>
-    Object.is((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
-  );
-};
-
-const sameGroup = <T extends object>(a: T | false | undefined, b: T | false | undefined): boolean =>
-  a === b || (!!a && !!b && sameOptions(a, b));
 
 const budgetOf = (policy: HostPolicy) => (policy.retry ? policy.retry.budget : undefined);
 const budgetWindowOf = (policy: HostPolicy): number => {

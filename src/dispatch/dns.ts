@@ -33,71 +33,92 @@ interface Entry {
   waiting?: Array<(entry: Entry) => void>;
 }
 
+type Lookup = (hostname: string, options: LookupOptions, callback: Callback) => void;
+
 /** The `lookup` function `net.connect` accepts, with a cache in front of `resolve` (dns.lookup). */
 export function createCachingLookup(
   options: DnsCacheOptions,
   resolve: Resolver = dns.lookup as unknown as Resolver,
-): (hostname: string, options: LookupOptions, callback: Callback) => void {
-  const cache = new Map<string, Entry>();
+): Lookup {
+  return new DnsCache(options, resolve).lookup;
+}
 
-  const answer = (entry: Entry, wanted: LookupOptions, callback: Callback) => {
-    if (entry.error) return callback(entry.error, '');
-    const addresses = (entry.addresses ?? []).filter((a) => !wanted.family || a.family === wanted.family);
-    if (addresses.length === 0) {
-      const error: NodeJS.ErrnoException = Object.assign(new Error('no address of the requested family'), {
-        code: 'ENOTFOUND',
-      });
-      return callback(error, '');
-    }
-    if (wanted.all) return callback(null, addresses);
-    const first = addresses[0] as LookupAddress;
-    callback(null, first.address, first.family);
-  };
+/** Answers an entry's waiter with the addresses of the wanted family (or the entry's error). */
+function answer(entry: Entry, wanted: LookupOptions, callback: Callback): void {
+  if (entry.error) return callback(entry.error, '');
+  const addresses = (entry.addresses ?? []).filter((a) => !wanted.family || a.family === wanted.family);
+  if (addresses.length === 0) {
+    const error: NodeJS.ErrnoException = Object.assign(new Error('no address of the requested family'), {
+      code: 'ENOTFOUND',
+    });
+    return callback(error, '');
+  }
+  if (wanted.all) return callback(null, addresses);
+  const first = addresses[0] as LookupAddress;
+  callback(null, first.address, first.family);
+}
 
-  // Expired answers are dropped by an unref'd timer (every ttlMs while anything is cached), so that a
-  // process that called many hosts once does not keep their answers: memory follows the hosts in use.
-  let purgeScheduled = false;
-  const purge = () => {
-    purgeScheduled = false;
-    const now = Date.now();
-    for (const [key, entry] of cache) {
-      if (entry.waiting === undefined && entry.expires <= now) cache.delete(key);
-    }
-    if (cache.size > 0) schedulePurge();
-  };
-  const schedulePurge = () => {
-    if (purgeScheduled) return;
-    purgeScheduled = true;
-    setTimeout(purge, options.ttlMs).unref();
-  };
+class DnsCache {
+  readonly #options: DnsCacheOptions;
+  readonly #resolve: Resolver;
+  readonly #cache = new Map<string, Entry>();
+  #purgeScheduled = false;
 
-  return (hostname, wanted, callback) => {
-    const now = Date.now();
+  constructor(options: DnsCacheOptions, resolve: Resolver) {
+    this.#options = options;
+    this.#resolve = resolve;
+  }
+
+  readonly lookup: Lookup = (hostname, wanted, callback) => {
     const key = `${hostname}|${wanted.hints ?? 0}`;
-    const cached = cache.get(key);
+    const cached = this.#cache.get(key);
     if (cached?.waiting) {
       cached.waiting.push((entry) => answer(entry, wanted, callback));
       return;
     }
-    if (cached && cached.expires > now) return answer(cached, wanted, callback);
-    const entry: Entry = { expires: Number.POSITIVE_INFINITY, waiting: [] };
-    cache.delete(key);
-    cache.set(key, entry);
-    if (cache.size > options.maxEntries) cache.delete(cache.keys().next().value as string);
-    schedulePurge();
+    if (cached && cached.expires > Date.now()) return answer(cached, wanted, callback);
+    const entry = this.#start(key);
     const lookupOptions: LookupAllOptions = { all: true, ...(wanted.hints ? { hints: wanted.hints } : {}) };
-    resolve(hostname, lookupOptions, (error, addresses) => {
+    this.#resolve(hostname, lookupOptions, (error, addresses) => {
       const waiting = entry.waiting ?? [];
       delete entry.waiting;
       if (error) {
         entry.error = error;
-        entry.expires = Date.now() + options.errorTtlMs;
+        entry.expires = Date.now() + this.#options.errorTtlMs;
       } else {
         entry.addresses = addresses;
-        entry.expires = Date.now() + options.ttlMs;
+        entry.expires = Date.now() + this.#options.ttlMs;
       }
       answer(entry, wanted, callback);
       for (const resume of waiting) resume(entry);
     });
   };
+
+  /** A new entry for `key`, waiting for its answer; the oldest name goes when the cache is full. */
+  #start(key: string): Entry {
+    const entry: Entry = { expires: Number.POSITIVE_INFINITY, waiting: [] };
+    this.#cache.delete(key);
+    this.#cache.set(key, entry);
+    if (this.#cache.size > this.#options.maxEntries)
+      this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#schedulePurge();
+    return entry;
+  }
+
+  // Expired answers are dropped by an unref'd timer (every ttlMs while anything is cached), so that a
+  // process that called many hosts once does not keep their answers: memory follows the hosts in use.
+  #schedulePurge(): void {
+    if (this.#purgeScheduled) return;
+    this.#purgeScheduled = true;
+    setTimeout(() => this.#purge(), this.#options.ttlMs).unref();
+  }
+
+  #purge(): void {
+    this.#purgeScheduled = false;
+    const now = Date.now();
+    for (const [key, entry] of this.#cache) {
+      if (entry.waiting === undefined && entry.expires <= now) this.#cache.delete(key);
+    }
+    if (this.#cache.size > 0) this.#schedulePurge();
+  }
 }

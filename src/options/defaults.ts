@@ -1,28 +1,21 @@
 /** The one place where defaults live, checked against the resolved option types. */
 import { retryableErrorCodes } from '../outcome/classify.ts';
 import type { Resolved, ResolvedBreaker, ResolvedTelemetry, ResolvedTimeout } from './resolved.ts';
-import type {
-  DnsOptions,
-  HealthOptions,
-  LimitsOptions,
-  PoolOptions,
-  RetryBudgetOptions,
-  RetryOptions,
-} from './types.ts';
+import type * as Options from './types.ts';
 
 /** The shape of `defaults`: every option that has a default, at the type it resolves to. */
 interface Defaults {
-  readonly pool: Resolved<PoolOptions>;
-  readonly retry: Resolved<Omit<RetryOptions, 'shouldRetry' | 'budget'>> & {
-    readonly budget: Resolved<RetryBudgetOptions>;
+  readonly pool: Resolved<Options.PoolOptions>;
+  readonly retry: Resolved<Omit<Options.RetryOptions, 'shouldRetry' | 'budget'>> & {
+    readonly budget: Resolved<Options.RetryBudgetOptions>;
   };
   readonly circuitBreaker: ResolvedBreaker;
   readonly timeout: ResolvedTimeout;
-  readonly health: Resolved<HealthOptions>;
+  readonly health: Resolved<Options.HealthOptions>;
   readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams'>;
-  readonly dns: Resolved<Omit<DnsOptions, 'lookup'>>;
+  readonly dns: Resolved<Omit<Options.DnsOptions, 'lookup'>>;
   readonly drainTimeoutMs: number;
-  readonly limits: Resolved<LimitsOptions>;
+  readonly limits: Resolved<Options.LimitsOptions>;
 }
 
 /** The one place where defaults live. */

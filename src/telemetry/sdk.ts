@@ -216,29 +216,8 @@ export function resolveOtelOptions(user: OtelOptions = {}): ResolvedOtel {
   };
 }
 
-let active: TelemetryHandle | undefined;
-
-/**
- * Starts the OpenTelemetry Node SDK and registers it globally. Synchronous (NodeSDK's `start()` is), so it
- * can run before the first request, from `resilient-fetch/register` or the top of an app. Options are
- * validated first: a bad one throws a TypeError/RangeError naming it, and nothing is started.
- * One at a time per process: call `shutdown()` before starting again. `OTEL_SDK_DISABLED=true` makes it a
- * no-op. It does not flush on exit by itself: see `shutdownOnExit()`.
- */
-export function startTelemetry(options: OtelOptions = {}): TelemetryHandle {
-  const resolved = resolveOtelOptions(options);
-  if (active !== undefined) {
-    throw new Error('resilient-fetch: telemetry is already started; call shutdown() on its handle first');
-  }
-  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
-    // NodeSDK would start nothing, but the Prometheus exporter listens as soon as it is constructed.
-    const idle = Promise.resolve();
-    return { prometheusUrl: undefined, ready: idle, forceFlush: () => idle, shutdown: () => idle };
-  }
-  const spanProcessor = new BatchSpanProcessor({
-    exporter: new OTLPTraceExporter(resolved.endpoint ? { url: `${resolved.endpoint}/v1/traces` } : {}),
-    scheduledDelayMillis: resolved.spanExportDelayMs,
-  });
+/** The metric readers `resolved.metrics` asks for: OTLP pushes, a Prometheus endpoint, both, none. */
+function createReaders(resolved: ResolvedOtel) {
   const readers: NonNullable<NodeSDKConfiguration['metricReaders']> = [];
   let otlpReader: PeriodicExportingMetricReader | undefined;
   if (resolved.metrics === 'otlp' || resolved.metrics === 'both') {
@@ -262,6 +241,33 @@ export function startTelemetry(options: OtelOptions = {}): TelemetryHandle {
     readers.push(new PrometheusExporter({ host, port, endpoint }, (error) => settle(error || undefined)));
     prometheusUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}${endpoint}`;
   }
+  return { readers, otlpReader, prometheusUrl, ready };
+}
+
+let active: TelemetryHandle | undefined;
+
+/**
+ * Starts the OpenTelemetry Node SDK and registers it globally. Synchronous (NodeSDK's `start()` is), so it
+ * can run before the first request, from `resilient-fetch/register` or the top of an app. Options are
+ * validated first: a bad one throws a TypeError/RangeError naming it, and nothing is started.
+ * One at a time per process: call `shutdown()` before starting again. `OTEL_SDK_DISABLED=true` makes it a
+ * no-op. It does not flush on exit by itself: see `shutdownOnExit()`.
+ */
+export function startTelemetry(options: OtelOptions = {}): TelemetryHandle {
+  const resolved = resolveOtelOptions(options);
+  if (active !== undefined) {
+    throw new Error('resilient-fetch: telemetry is already started; call shutdown() on its handle first');
+  }
+  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
+    // NodeSDK would start nothing, but the Prometheus exporter listens as soon as it is constructed.
+    const idle = Promise.resolve();
+    return { prometheusUrl: undefined, ready: idle, forceFlush: () => idle, shutdown: () => idle };
+  }
+  const spanProcessor = new BatchSpanProcessor({
+    exporter: new OTLPTraceExporter(resolved.endpoint ? { url: `${resolved.endpoint}/v1/traces` } : {}),
+    scheduledDelayMillis: resolved.spanExportDelayMs,
+  });
+  const { readers, otlpReader, prometheusUrl, ready } = createReaders(resolved);
 
   const sdk = new NodeSDK({
     ...(resolved.serviceName === undefined ? {} : { serviceName: resolved.serviceName }),
