@@ -45,15 +45,22 @@ export function createCachingLookup(
 
 /** Answers an entry's waiter with the addresses of the wanted family (or the entry's error). */
 function answer(entry: Entry, wanted: LookupOptions, callback: Callback): void {
-  if (entry.error) return callback(entry.error, '');
+  if (entry.error) {
+    callback(entry.error, '');
+    return;
+  }
   const addresses = (entry.addresses ?? []).filter((a) => !wanted.family || a.family === wanted.family);
   if (addresses.length === 0) {
     const error: NodeJS.ErrnoException = Object.assign(new Error('no address of the requested family'), {
       code: 'ENOTFOUND',
     });
-    return callback(error, '');
+    callback(error, '');
+    return;
   }
-  if (wanted.all) return callback(null, addresses);
+  if (wanted.all) {
+    callback(null, addresses);
+    return;
+  }
   const first = addresses[0] as LookupAddress;
   callback(null, first.address, first.family);
 }
@@ -76,7 +83,10 @@ class DnsCache {
       cached.waiting.push((entry) => answer(entry, wanted, callback));
       return;
     }
-    if (cached && cached.expires > Date.now()) return answer(cached, wanted, callback);
+    if (cached && cached.expires > Date.now()) {
+      answer(cached, wanted, callback);
+      return;
+    }
     const entry = this.#start(key);
     const lookupOptions: LookupAllOptions = { all: true, ...(wanted.hints ? { hints: wanted.hints } : {}) };
     this.#resolve(hostname, lookupOptions, (error, addresses) => {

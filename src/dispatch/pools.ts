@@ -60,11 +60,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const maxRoutes = 4_096;
 
 /** Adds one Agent's counters of `origin` to what `out` has for it. */
-function addStats(
-  out: Record<string, OriginPoolStats>,
-  origin: string,
-  s: Omit<OriginPoolStats, 'host'>,
-): void {
+function addStats(out: Record<string, OriginPoolStats>, origin: string, s: PoolCounters): void {
   // One origin can have a pool in a draining Agent and in its successor: counted together.
   const prev = out[origin];
   out[origin] = {
