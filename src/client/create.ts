@@ -91,11 +91,12 @@ export function createResilientFetch(options: ResilientFetchOptions = {}): Resil
     hosts,
     health,
   });
-  function resilientFetch(input: string | URL | Request, init?: ResilientRequestInit): Promise<Response> {
+  // Named `fetch`, with `length` 1 (a defaulted `init` is not counted), as the global fetch is.
+  function fetch(input: string | URL | Request, init: ResilientRequestInit | undefined = undefined) {
     // biome-ignore lint/complexity/noArguments: native fetch tells 0 arguments from an undefined input.
     return calls.fetch(arguments.length, input, init);
   }
-  return bindMethods(resilientFetch, instance);
+  return bindMethods(fetch, instance);
 }
 
 /**

@@ -13,16 +13,19 @@ export function getDefaultFetch(): ResilientFetch {
   return instance;
 }
 
-// Rest arguments keep the caller's argument count, which fetch's errors depend on.
-function resilientFetch(...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
-  return getDefaultFetch()(...args);
+// Named `fetch`, with `length` 1, as the global fetch is. The argument count is kept for the one case
+// fetch's errors depend on: no argument at all.
+function fetch(input: string | URL | Request, init: RequestInit | undefined = undefined): Promise<Response> {
+  // biome-ignore lint/complexity/noArguments: native fetch tells 0 arguments from an undefined input.
+  if (arguments.length === 0) return (getDefaultFetch() as unknown as () => Promise<Response>)();
+  return getDefaultFetch()(input, init);
 }
 
 /**
  * The default instance. Its methods act on the instance if it exists; `close()` and `destroy()` before
  * the first call resolve at once without creating one.
  */
-const defaultFetch: ResilientFetch = Object.assign(resilientFetch, {
+const defaultFetch: ResilientFetch = Object.assign(fetch, {
   close: (options?: Parameters<ResilientFetch['close']>[0]) => instance?.close(options) ?? Promise.resolve(),
   destroy: () => instance?.destroy() ?? Promise.resolve(),
   stats: () => getDefaultFetch().stats(),
