@@ -22,6 +22,9 @@ import {
 } from './response.ts';
 import { hubOf, type SignalHub } from './signal-hub.ts';
 
+/** How many body bytes the stream queues before undici is paused. */
+const bodyHighWaterMark = 65_536;
+
 /** One exchange: its hops (redirects), the promise of its Response, then the Response's body. */
 export class Exchange implements HopSink {
   readonly #plan: Plan;
@@ -46,6 +49,8 @@ export class Exchange implements HopSink {
   #hub: SignalHub | undefined;
   /** Registered with `bodyFinalizer`. */
   #watched = false;
+  /** Every byte arrived; the body closes once the reader has taken the queued ones (see `#close`). */
+  #closing = false;
   /** Why the exchange was aborted, for a hop that connects after that. */
   #reason: unknown = undefined;
 
@@ -172,7 +177,7 @@ export class Exchange implements HopSink {
         pull: () => this.#pull(),
         cancel: (reason) => this.#cancel(reason),
       },
-      { highWaterMark: 65536 },
+      { highWaterMark: bodyHighWaterMark },
     );
   }
 
@@ -204,6 +209,10 @@ export class Exchange implements HopSink {
   }
 
   #pull(): void {
+    if (this.#closing) {
+      if ((this.#controller?.desiredSize ?? 0) >= bodyHighWaterMark) this.#closeNow();
+      return;
+    }
     if (!this.#paused || this.#done) return;
     this.#paused = false;
     const decoders = this.#decoders;
@@ -254,27 +263,39 @@ export class Exchange implements HopSink {
     queueMicrotask(() => this.send());
   }
 
+  /**
+   * Every byte has arrived. The body closes now, unless the call has a signal and bytes are still
+   * queued: then it closes once the reader has taken them (`#pull`), and until then the exchange stays
+   * with the signal's hub, so that an abort errors the unread body (as fetch errors it) and a body read
+   * to its end leaves nothing listening on the caller's signal.
+   */
   #close(): void {
-    this.#unwatch();
     const controller = this.#controller;
-    let closed = false;
-    if (controller !== undefined) {
-      try {
-        controller.close();
-        controller.byobRequest?.respond(0);
-        closed = true;
-      } catch {
-        // The reader cancelled the body first.
-      }
+    if (
+      this.#hub !== undefined &&
+      controller !== undefined &&
+      (controller.desiredSize ?? 0) < bodyHighWaterMark
+    ) {
+      this.#closing = true;
+      return;
     }
-    // Watched for a late abort before this exchange leaves the hub, so that the hub of a per-call signal
-    // keeps its listener rather than removing and adding it again.
-    if (closed && !this.#plan.signal?.aborted)
-      this.#hub?.watchLate(controller as ReadableByteStreamController);
+    this.#closeNow();
+  }
+
+  #closeNow(): void {
+    this.#closing = false;
+    this.#unwatch();
+    try {
+      this.#controller?.close();
+      this.#controller?.byobRequest?.respond(0);
+    } catch {
+      // The reader cancelled the body first.
+    }
     this.#detach();
   }
 
   #errorBody(error: unknown): void {
+    this.#closing = false;
     this.#detach();
     this.#unwatch();
     try {
@@ -308,7 +329,8 @@ export class Exchange implements HopSink {
    */
   #watchSoon(response: Response): void {
     queueMicrotask(() => {
-      if (this.#done) return;
+      // A body still arriving, or arrived but not yet read (see `#close`).
+      if (this.#done && !this.#closing) return;
       this.#watched = true;
       bodyFinalizer.register(response, this, this);
     });
@@ -327,6 +349,7 @@ export class Exchange implements HopSink {
 
   /** The reader cancelled the body: the connection is ended, as fetch ends it. */
   #cancel(reason: unknown): void {
+    this.#closing = false;
     this.#detach();
     this.#unwatch();
     if (this.#done) return;
@@ -337,6 +360,11 @@ export class Exchange implements HopSink {
 
   /** The caller's signal or the attempt aborted: a rejection with its reason, or the body errors with it. */
   aborted(reason: unknown): void {
+    if (this.#closing) {
+      // Arrived whole, not yet read: the body errors, as fetch errors it.
+      this.#errorBody(reason);
+      return;
+    }
     if (this.#done) return;
     this.#done = true;
     this.#reason = reason;

@@ -4,12 +4,13 @@ export interface AbortWatcher {
 }
 
 /**
- * The caller's signal, listened to once: one `abort` listener per signal, shared by every exchange and
- * finished body that watches it. A signal shared by many requests (an app-wide shutdown signal) would
- * otherwise gather one listener per request, and Node's EventTarget walks its whole list on every add
- * and remove. The listener is there only while something is watched: Node keeps a timeout or composite
- * (`AbortSignal.any`) signal alive while it has an abort listener, so a listener left behind would keep a
- * per-request signal forever.
+ * The caller's signal, listened to once: one `abort` listener per signal, shared by every exchange that
+ * watches it (an exchange watches until its body is read to the end, cancelled or errored). A signal
+ * shared by many requests (an app-wide shutdown signal) would otherwise gather one listener per request,
+ * and Node's EventTarget walks its whole list on every add and remove. The listener is there only while
+ * something is watched: Node keeps a timeout or composite (`AbortSignal.any`) signal alive while it has
+ * an abort listener, so a listener left behind would keep a per-request signal forever, and nothing of a
+ * finished call stays attached to the caller's signal.
  */
 export class SignalHub {
   readonly #signal: AbortSignal;
@@ -17,12 +18,6 @@ export class SignalHub {
   #listening = false;
   /** Exchanges in flight: told when the signal aborts. Each leaves when it ends. */
   readonly #exchanges = new Set<AbortWatcher>();
-  /**
-   * Bodies that arrived whole but may be unread: as in fetch, an abort errors them. Held weakly, and
-   * forgotten once collected, so that a long-lived signal does not keep finished calls alive (fetch does
-   * the same with its own finalization registry).
-   */
-  readonly #bodies = new Set<WeakRef<ReadableByteStreamController>>();
 
   constructor(signal: AbortSignal) {
     this.#signal = signal;
@@ -38,18 +33,6 @@ export class SignalHub {
     this.#unlistenIfIdle();
   }
 
-  watchLate(controller: ReadableByteStreamController): void {
-    const body = new WeakRef(controller);
-    this.#bodies.add(body);
-    lateBodies.register(controller, { hub: this, body });
-    this.#listen();
-  }
-
-  forget(body: WeakRef<ReadableByteStreamController>): void {
-    this.#bodies.delete(body);
-    this.#unlistenIfIdle();
-  }
-
   #listen(): void {
     if (this.#listening) return;
     this.#listening = true;
@@ -57,7 +40,7 @@ export class SignalHub {
   }
 
   #unlistenIfIdle(): void {
-    if (!this.#listening || this.#exchanges.size > 0 || this.#bodies.size > 0) return;
+    if (!this.#listening || this.#exchanges.size > 0) return;
     this.#listening = false;
     this.#signal.removeEventListener('abort', this.#listener);
   }
@@ -75,15 +58,7 @@ export class SignalHub {
         });
       }
     }
-    for (const body of this.#bodies) {
-      try {
-        body.deref()?.error(reason);
-      } catch {
-        // Read to its end, or cancelled: nothing left to error.
-      }
-    }
     this.#exchanges.clear();
-    this.#bodies.clear();
   }
 }
 
@@ -97,9 +72,3 @@ export function hubOf(signal: AbortSignal): SignalHub {
   }
   return hub;
 }
-
-/** Forgets a watched body once it is collected (see `SignalHub.watchLate`). */
-const lateBodies = new FinalizationRegistry<{
-  hub: SignalHub;
-  body: WeakRef<ReadableByteStreamController>;
-}>(({ hub, body }) => hub.forget(body));
