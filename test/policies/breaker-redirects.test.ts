@@ -1,8 +1,8 @@
 /** Redirects across hosts: each host's breaker is judged by what that host answered. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createResilientFetch, isCircuitOpenError } from '../src/index.ts';
-import { startServer } from './helpers/server.ts';
+import { createResilientFetch, isCircuitOpenError } from '../../src/index.ts';
+import { startServer } from '../helpers/server.ts';
 
 describe('redirects to another host', () => {
   it("do not make the first host pay for the second one's failures", async () => {

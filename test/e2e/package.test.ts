@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { repoRoot, runInChild } from './helpers/child.ts';
+import { repoRoot, runInChild } from '../helpers/child.ts';
 
 const run = promisify(execFile);
 const publicApi = [

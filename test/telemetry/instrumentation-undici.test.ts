@@ -12,9 +12,9 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { createResilientFetch } from '../src/index.ts';
-import { TestReader } from './helpers/metrics.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { TestReader } from '../helpers/metrics.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 
 describe('with OpenTelemetry instrumentation-undici enabled', () => {
   let server: TestServer;

@@ -1,12 +1,12 @@
 /** The pure retry helpers: delay strategies and jitter, Retry-After, idempotency, error codes, the budget. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defaults } from '../src/options/defaults.ts';
-import type { ResolvedRetry } from '../src/options/resolved.ts';
-import { errorCodeOf } from '../src/outcome/classify.ts';
-import { RetryBudget } from '../src/policies/retry-budget.ts';
-import { computeRetryDelay, isRetryableMethod, parseRetryAfter } from '../src/policies/retry-rules.ts';
-import { startServer } from './helpers/server.ts';
+import { defaults } from '../../src/options/defaults.ts';
+import type { ResolvedRetry } from '../../src/options/resolved.ts';
+import { errorCodeOf } from '../../src/outcome/classify.ts';
+import { RetryBudget } from '../../src/policies/retry-budget.ts';
+import { computeRetryDelay, isRetryableMethod, parseRetryAfter } from '../../src/policies/retry-rules.ts';
+import { startServer } from '../helpers/server.ts';
 
 type DelayOptions = Pick<
   ResolvedRetry,

@@ -8,9 +8,9 @@ import {
   ErrorCodes,
   isClosedError,
   isDestroyedError,
-} from '../src/index.ts';
-import { runScriptInChild } from './helpers/child.ts';
-import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
+} from '../../src/index.ts';
+import { runScriptInChild } from '../helpers/child.ts';
+import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 /** Writes one chunk every `everyMs` for `count` chunks (Infinity: never ends). */
 function drip(res: ServerResponse, everyMs: number, count: number): void {
@@ -248,7 +248,7 @@ describe('lifecycle', () => {
 });
 
 describe('the process exits by itself', () => {
-  const src = new URL('../src/index.ts', import.meta.url).href;
+  const src = new URL('../../src/index.ts', import.meta.url).href;
   const serve = `
     import http from 'node:http';
     const server = http.createServer((req, res) => {

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch, defaults, type ResilientFetchOptions } from '../src/index.ts';
-import type { ResilientRequestInit, RetryOptions } from '../src/options/types.ts';
-import { computeRetryDelay } from '../src/policies/retry-rules.ts';
+import { createResilientFetch, defaults, type ResilientFetchOptions } from '../../src/index.ts';
+import type { ResilientRequestInit, RetryOptions } from '../../src/options/types.ts';
+import { computeRetryDelay } from '../../src/policies/retry-rules.ts';
 import {
   type Behaviour,
   burst,
@@ -16,8 +16,8 @@ import {
   respond,
   sha256,
   startFaultServer,
-} from './helpers/fault-server.ts';
-import { causes, sleep, startServer } from './helpers/server.ts';
+} from '../helpers/fault-server.ts';
+import { causes, sleep, startServer } from '../helpers/server.ts';
 
 /** What fetch accepts as a request body. */
 type Body = NonNullable<RequestInit['body']>;

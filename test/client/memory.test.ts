@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { runInChild } from './helpers/child.ts';
+import { runInChild } from '../helpers/child.ts';
 
 const HOSTS = 2_000;
 const WARMUP = 50;
@@ -34,7 +34,7 @@ describe('memory with 2,000 hosts', () => {
   });
 
   it('releases pools and per-host state after idle; the heap after GC comes back near its start', async () => {
-    const src = new URL('../src/index.ts', import.meta.url).href;
+    const src = new URL('../../src/index.ts', import.meta.url).href;
     const script = `
       const { createResilientFetch } = await import(${JSON.stringify(src)});
       const ports = JSON.parse(process.env.RF_PORTS);

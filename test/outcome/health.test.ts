@@ -8,9 +8,9 @@ import {
   createResilientFetch,
   type HealthChange,
   type HealthCounts,
-} from '../src/index.ts';
-import { HostHealthWindow } from '../src/outcome/health.ts';
-import { sleep, startServer, type TestServer } from './helpers/server.ts';
+} from '../../src/index.ts';
+import { HostHealthWindow } from '../../src/outcome/health.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 const rules = { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 };
 const counts = (calls: number, successes: number, failures: Partial<HealthCounts['failures']> = {}) => ({

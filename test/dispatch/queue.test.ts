@@ -13,10 +13,10 @@ import {
   isQueueTimeoutError,
   QueueFullError,
   type ResilientFetchOptions,
-} from '../src/index.ts';
-import { runInChild } from './helpers/child.ts';
-import { points, TestReader } from './helpers/metrics.ts';
-import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
+} from '../../src/index.ts';
+import { runInChild } from '../helpers/child.ts';
+import { points, TestReader } from '../helpers/metrics.ts';
+import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 /**
  * A server that records the order requests arrive in and holds each answer until `release()`; `/big`
@@ -279,7 +279,7 @@ describe('total cap and queue', () => {
     });
 
     it('a large body never read, once its Response is garbage-collected (child with --expose-gc)', async () => {
-      const src = new URL('../src/index.ts', import.meta.url).href;
+      const src = new URL('../../src/index.ts', import.meta.url).href;
       const script = `
         const { createResilientFetch } = await import(${JSON.stringify(src)});
         const rfetch = createResilientFetch({ retry: false, limits: { maxInFlight: 1, queueTimeoutMs: 2_000 } });

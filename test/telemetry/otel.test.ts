@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch } from '../src/index.ts';
-import { resolveOtelOptions, startTelemetry, type TelemetryHandle } from '../src/otel.ts';
-import { runInChild } from './helpers/child.ts';
-import { type OtlpReceiver, startOtlpReceiver } from './helpers/otlp-receiver.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { resolveOtelOptions, startTelemetry, type TelemetryHandle } from '../../src/otel.ts';
+import { runInChild } from '../helpers/child.ts';
+import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 
 /** A loopback port free right now (the Prometheus exporter cannot listen on port 0). */
 async function freePort(): Promise<number> {

@@ -6,10 +6,10 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { createResilientFetch } from '../src/index.ts';
-import { causes } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { causes } from '../helpers/server.ts';
 
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/tls/${name}`, import.meta.url));
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url));
 const cert = fixture('localhost-cert.pem');
 const key = fixture('localhost-key.pem');
 

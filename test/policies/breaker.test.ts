@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { CircuitOpenError, ErrorCodes, isCircuitOpenError } from '../src/errors.ts';
-import { createResilientFetch, type ResilientFetch, type ResilientFetchOptions } from '../src/index.ts';
-import { defaults } from '../src/options/defaults.ts';
-import type { ResolvedBreaker } from '../src/options/resolved.ts';
-import { type BreakerTransition, createCircuitBreaker } from '../src/policies/breaker.ts';
-import { sleep, startServer, type TestServer } from './helpers/server.ts';
+import { CircuitOpenError, ErrorCodes, isCircuitOpenError } from '../../src/errors.ts';
+import { createResilientFetch, type ResilientFetch, type ResilientFetchOptions } from '../../src/index.ts';
+import { defaults } from '../../src/options/defaults.ts';
+import type { ResolvedBreaker } from '../../src/options/resolved.ts';
+import { type BreakerTransition, createCircuitBreaker } from '../../src/policies/breaker.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 const breakerOptions = (over: Partial<ResolvedBreaker> = {}): ResolvedBreaker => ({
   ...defaults.circuitBreaker,
@@ -630,7 +630,7 @@ describe('circuit breaker through createResilientFetch', () => {
   });
 
   it('CircuitOpenError and isCircuitOpenError are exported from the package entry', async () => {
-    const api: Record<string, unknown> = await import('../src/index.ts');
+    const api: Record<string, unknown> = await import('../../src/index.ts');
     assert.equal(api.CircuitOpenError, CircuitOpenError);
     assert.equal(api.isCircuitOpenError, isCircuitOpenError);
   });

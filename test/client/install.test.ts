@@ -1,9 +1,9 @@
 /** install()/uninstall() of the global fetch, and `node --import resilient-fetch/register`. */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { createResilientFetch, install, isInstalled, resilientFetch, uninstall } from '../src/index.ts';
-import { runInChild, runScriptInChild } from './helpers/child.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch, install, isInstalled, resilientFetch, uninstall } from '../../src/index.ts';
+import { runInChild, runScriptInChild } from '../helpers/child.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 
 const original = globalThis.fetch;
 const originalClasses = {
@@ -117,7 +117,7 @@ describe('resilient-fetch/register', () => {
   });
 
   it('importing the package has no side effect: global fetch and its dispatcher untouched, nothing opened', async () => {
-    const src = new URL('../src/index.ts', import.meta.url).href;
+    const src = new URL('../../src/index.ts', import.meta.url).href;
     // npm undici, imported first, would install an undici 8 Agent behind the app's own global fetch.
     const result = await runScriptInChild(
       `const before = globalThis.fetch;

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch } from '../src/index.ts';
-import { sleep, startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 interface Seen {
   body: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createResilientFetch, defaults, resolveOptions } from '../src/index.ts';
-import { policyForHost, resolveRequestPolicy } from '../src/options/resolve.ts';
+import { createResilientFetch, defaults, resolveOptions } from '../../src/index.ts';
+import { policyForHost, resolveRequestPolicy } from '../../src/options/resolve.ts';
 
 describe('resolveOptions', () => {
   it('fills every field from the defaults and freezes the result', () => {

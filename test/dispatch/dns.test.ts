@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import dns, { type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch } from '../src/index.ts';
-import { sleep, startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 type Callback = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void;
 

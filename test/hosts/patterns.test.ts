@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import type { LookupAddress, LookupAllOptions } from 'node:dns';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch, type HostTarget, type ResilientFetchOptions } from '../src/index.ts';
-import { policyForHost, resolveOptions } from '../src/options/resolve.ts';
-import { sleep, startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch, type HostTarget, type ResilientFetchOptions } from '../../src/index.ts';
+import { policyForHost, resolveOptions } from '../../src/options/resolve.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 /** Every name resolves to 127.0.0.1: `a.svc.test:PORT` reaches the local server under its own host key. */
 const loopback = (
@@ -351,7 +351,7 @@ describe('live reconfiguration: configureHost() / removeHost()', () => {
   });
 
   it('the default instance forwards configureHost() and removeHost()', async () => {
-    const { resilientFetch } = await import('../src/index.ts');
+    const { resilientFetch } = await import('../../src/index.ts');
     resilientFetch.configureHost('*.default.test', { retry: false });
     assert.equal(resilientFetch.removeHost('*.default.test'), true);
     await resilientFetch.close();

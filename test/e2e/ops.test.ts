@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { repoRoot, runInChild } from './helpers/child.ts';
-import { metricNamesIn, requireTool, runTool } from './helpers/ops.ts';
+import { repoRoot, runInChild } from '../helpers/child.ts';
+import { metricNamesIn, requireTool, runTool } from '../helpers/ops.ts';
 
 const ops = join(repoRoot, 'examples/ops');
 const readYaml = (path: string): unknown => parse(readFileSync(path, 'utf8'));

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createResilientFetch } from '../src/index.ts';
-import { runScriptInChild } from './helpers/child.ts';
-import { causes, sleep, startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { runScriptInChild } from '../helpers/child.ts';
+import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 const codeOf = (error: unknown): string | undefined =>
   causes(error)
@@ -229,7 +229,7 @@ describe('per-host pools', () => {
 
   it("drives Node's own undici Agent, and uses a global dispatcher the app set before loading it", async () => {
     assert.equal(createResilientFetch().stats().transport, 'node');
-    const src = new URL('../src/index.ts', import.meta.url).href;
+    const src = new URL('../../src/index.ts', import.meta.url).href;
     const server = await startServer((_req, res) => res.end('ok'));
     const result = await runScriptInChild(
       `const { Agent, setGlobalDispatcher } = await import('undici');
@@ -254,7 +254,7 @@ describe('per-host pools', () => {
     const target = await startServer((req, res) => res.end(`target saw ${req.url}`));
     // A CONNECT proxy (undici tunnels through HTTP proxies) that counts its tunnels.
     const { proxy, tunnels } = await startProxy();
-    const src = new URL('../src/index.ts', import.meta.url).href;
+    const src = new URL('../../src/index.ts', import.meta.url).href;
     const result = await runScriptInChild(
       `const { createResilientFetch } = await import(${JSON.stringify(src)});
        const native = await (await fetch(${JSON.stringify(`${target.url}/native`)})).text();

@@ -1,11 +1,11 @@
 /**
- * The fast transport (src/fast-transport.ts): which requests it takes, and the parts of Node's fetch it
- * reproduces that the contract test (test/contract.test.ts) does not reach: zstd and stacked codings,
- * odd statuses and Location values, backpressure on a large body, and what an abort or a cancel does
- * to the connection. Where a behaviour is fetch's, the same request is made with Node's fetch and the two
+ * The fast transport (src/transport/fast/): which requests it takes, and the parts of Node's fetch it
+ * reproduces that the contract test (test/transport/contract.test.ts) does not reach: zstd and stacked
+ * codings, odd statuses and Location values, backpressure on a large body, and what an abort or a cancel
+ * does to the connection. Where a behaviour is fetch's, the same request is made with Node's fetch and the two
  * observations must be equal.
  *
- * Run: node --test test/fast-transport.test.ts
+ * Run: node --test test/transport/fast-transport.test.ts
  */
 import assert from 'node:assert/strict';
 import { getEventListeners, once } from 'node:events';
@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { brotliCompressSync, gzipSync, zstdCompressSync } from 'node:zlib';
-import { createResilientFetch, type ResilientFetch } from '../src/index.ts';
+import { createResilientFetch, type ResilientFetch } from '../../src/index.ts';
 
 const nativeFetch = globalThis.fetch;
 const text = 'fast transport body: '.repeat(16);

@@ -7,7 +7,7 @@
  * between two runs are normalised (the port, the per-run path prefix, a multipart boundary, a blob: URL's
  * uuid, the Date header). Each case also asserts what native fetch did, so it cannot pass vacuously.
  *
- * Run: node --test test/contract.test.ts
+ * Run: node --test test/transport/contract.test.ts
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, setGlobalDispatcher } from 'undici';
-import { createResilientFetch, type ResilientFetch } from '../src/index.ts';
+import { createResilientFetch, type ResilientFetch } from '../../src/index.ts';
 import {
   bigByte,
   bigSize,
@@ -25,7 +25,7 @@ import {
   startContractServer,
   startTlsServer,
   type TlsServer,
-} from './helpers/contract-server.ts';
+} from '../helpers/contract-server.ts';
 
 const nativeFetch: typeof fetch = globalThis.fetch;
 
@@ -1602,7 +1602,7 @@ describe('fetch contract: resilientFetch observes as native fetch does', () => {
     // Retries and the breaker are features native fetch lacks (a retried GET reaches the server twice; a
     // breaker opened by the error cases fails later cases fast). They are off here so that every other
     // layer (deadline, attempt timeout, linked abort signals, body preparation) is held to the contract;
-    // test/policies.test.ts covers what they add.
+    // test/policies/ covers what they add.
     rfetch = createResilientFetch({ retry: false, circuitBreaker: false });
     const probe = createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
@@ -1626,7 +1626,7 @@ describe('fetch contract: resilientFetch observes as native fetch does', () => {
     });
   }
 
-  // resilientFetch sends the requests it can reproduce exactly itself (src/fast-transport.ts) and the
+  // resilientFetch sends the requests it can reproduce exactly itself (src/transport/fast/) and the
   // rest through Node's fetch; the cases above must have held both routes to the contract.
   it('both routes were exercised: the fast transport and Node fetch', () => {
     const { fast, fetch } = rfetch.stats().sent;

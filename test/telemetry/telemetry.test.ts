@@ -7,10 +7,10 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { createResilientFetch } from '../src/index.ts';
-import { redactUrl } from '../src/telemetry/redact.ts';
-import { points, TestReader } from './helpers/metrics.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { createResilientFetch } from '../../src/index.ts';
+import { redactUrl } from '../../src/telemetry/redact.ts';
+import { points, TestReader } from '../helpers/metrics.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 
 describe('telemetry', () => {
   let server: TestServer;
