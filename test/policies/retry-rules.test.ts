@@ -1,12 +1,9 @@
-/** The pure retry helpers: delay strategies and jitter, Retry-After, idempotency, error codes, the budget. */
+/** The pure retry rules: delay strategies and jitter, Retry-After, which methods are retryable. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaults } from '../../src/options/defaults.ts';
 import type { ResolvedRetry } from '../../src/options/resolved.ts';
-import { errorCodeOf } from '../../src/outcome/classify.ts';
-import { RetryBudget } from '../../src/policies/retry-budget.ts';
 import { computeRetryDelay, isRetryableMethod, parseRetryAfter } from '../../src/policies/retry-rules.ts';
-import { startServer } from '../helpers/server.ts';
 
 type DelayOptions = Pick<
   ResolvedRetry,
@@ -205,127 +202,5 @@ describe('isRetryableMethod', () => {
       assert.equal(isRetryableMethod(method, hasKey, false), false, method);
     }
     assert.equal(hasKey.asked, 0);
-  });
-});
-
-describe('errorCodeOf', () => {
-  it('finds the code in the cause chain of a fetch failure', () => {
-    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-    assert.equal(errorCodeOf(new TypeError('fetch failed', { cause: reset })), 'ECONNRESET');
-    const deep = new TypeError('fetch failed', {
-      cause: new Error('wrapper', {
-        cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
-      }),
-    });
-    assert.equal(errorCodeOf(deep), 'UND_ERR_SOCKET');
-  });
-
-  it('names a DOMException by its name (its numeric legacy code is ignored)', () => {
-    assert.equal(errorCodeOf(new DOMException('slow', 'TimeoutError')), 'TimeoutError');
-    assert.equal(errorCodeOf(new DOMException('stop', 'AbortError')), 'AbortError');
-    assert.equal(
-      errorCodeOf(new TypeError('fetch failed', { cause: new DOMException('slow', 'TimeoutError') })),
-      'TimeoutError',
-    );
-  });
-
-  it('falls back to the class name of a plain error, or the type of a non-error', () => {
-    assert.equal(errorCodeOf(new Error('boom')), 'Error');
-    assert.equal(errorCodeOf(new RangeError('boom')), 'RangeError');
-    assert.equal(errorCodeOf(new TypeError('fetch failed')), 'TypeError');
-    assert.equal(errorCodeOf('boom'), 'string');
-    assert.equal(errorCodeOf(undefined), 'undefined');
-  });
-
-  it("names real network failures of Node's fetch with codes the default retry policy retries", async () => {
-    const retryable = new Set<string>(defaults.retry.errorCodes);
-    const server = await startServer((req, res) => {
-      if (req.url === '/destroy') req.socket.destroy();
-      else if (req.url !== '/hang') res.end('ok');
-    });
-    const codes: Record<string, string> = {};
-    try {
-      await fetch(`${server.url}/destroy`).then(
-        () => assert.fail('a destroyed socket resolved'),
-        (error: unknown) => {
-          codes.destroy = errorCodeOf(error);
-        },
-      );
-      await fetch(`${server.url}/hang`, { signal: AbortSignal.timeout(20) }).then(
-        () => assert.fail('a hanging call resolved'),
-        (error: unknown) => {
-          codes.timeout = errorCodeOf(error);
-        },
-      );
-    } finally {
-      await server.close();
-    }
-    await fetch(server.url).then(
-      () => assert.fail('a closed port answered'),
-      (error: unknown) => {
-        codes.refused = errorCodeOf(error);
-      },
-    );
-    assert.equal(codes.refused, 'ECONNREFUSED');
-    assert.equal(codes.timeout, 'TimeoutError');
-    assert.ok(['UND_ERR_SOCKET', 'ECONNRESET'].includes(codes.destroy ?? ''), codes.destroy);
-    for (const code of Object.values(codes)) assert.ok(retryable.has(code), `${code} is not retried`);
-  });
-});
-
-describe('RetryBudget', () => {
-  const t0 = Date.parse('2026-01-01T00:00:00Z');
-
-  /** Takes retries until the budget refuses one (at most `limit`); returns how many it allowed. */
-  function drain(budget: RetryBudget, now: number, limit = 10_000): number {
-    let allowed = 0;
-    while (allowed < limit && budget.tryRetry(now)) allowed++;
-    return allowed;
-  }
-
-  function recordCalls(budget: RetryBudget, count: number, now: number): void {
-    for (let i = 0; i < count; i++) budget.recordCall(now);
-  }
-
-  it('allows exactly ratio x calls: 20 retries for 100 calls at 0.2 without a floor', () => {
-    const budget = new RetryBudget({ ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 0 });
-    assert.equal(budget.tryRetry(t0), false, 'no calls, no floor: no retry');
-    recordCalls(budget, 100, t0);
-    assert.equal(drain(budget, t0 + 500), 20);
-    // A refused retry takes nothing: five more calls earn exactly one more.
-    recordCalls(budget, 5, t0 + 600);
-    assert.equal(drain(budget, t0 + 700), 1);
-  });
-
-  it('the floor allows minRetriesPerSecond x window retries with no calls at all', () => {
-    assert.equal(drain(new RetryBudget({ ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 10 }), t0), 100);
-    assert.equal(drain(new RetryBudget({ ratio: 0.2, windowMs: 5_000, minRetriesPerSecond: 2 }), t0), 10);
-    assert.equal(drain(new RetryBudget(defaults.retry.budget), t0), 100);
-    // Floor and ratio add up: 10 + 50 x 0.2.
-    const both = new RetryBudget({ ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 1 });
-    recordCalls(both, 50, t0);
-    assert.equal(drain(both, t0), 20);
-  });
-
-  it('the window slides: retries taken longer than the window ago are forgotten', () => {
-    const budget = new RetryBudget({ ratio: 0, windowMs: 10_000, minRetriesPerSecond: 1 });
-    assert.equal(drain(budget, t0), 10);
-    assert.equal(budget.tryRetry(t0 + 5_000), false);
-    assert.equal(budget.tryRetry(t0 + 9_999), false, 'still inside the window');
-    assert.equal(drain(budget, t0 + 10_000), 10, 'the retries of t0 left the window');
-    assert.equal(drain(budget, t0 + 60_000), 10, 'a long pause forgets everything');
-  });
-
-  it('the window slides: calls older than the window no longer earn retries', () => {
-    const budget = new RetryBudget({ ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 0 });
-    recordCalls(budget, 50, t0);
-    recordCalls(budget, 50, t0 + 5_000);
-    assert.equal(drain(budget, t0 + 5_000), 20);
-    // The 50 calls of t0 are gone; the 20 retries of t0+5s still count against the 50 calls left.
-    assert.equal(budget.tryRetry(t0 + 10_000), false);
-    // Everything of t0+5s is gone too: no calls, no floor, nothing allowed until new calls come.
-    assert.equal(budget.tryRetry(t0 + 15_000), false);
-    recordCalls(budget, 10, t0 + 15_000);
-    assert.equal(drain(budget, t0 + 15_500), 2);
   });
 });
