@@ -10,7 +10,8 @@ import {
   isDestroyedError,
 } from '../../src/index.ts';
 import { runScriptInChild } from '../helpers/child.ts';
-import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
+import { causes } from '../helpers/errors.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 /** Writes one chunk every `everyMs` for `count` chunks (Infinity: never ends). */
 function drip(res: ServerResponse, everyMs: number, count: number): void {

@@ -4,12 +4,11 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createResilientFetch } from '../../src/index.ts';
 import { runScriptInChild } from '../helpers/child.ts';
-import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
+import { codes } from '../helpers/errors.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
-const codeOf = (error: unknown): string | undefined =>
-  causes(error)
-    .map((e) => (e as { code?: string }).code)
-    .find((code) => code !== undefined);
+/** The first code in the cause chain. */
+const codeOf = (error: unknown): unknown => codes(error).find((code) => code !== undefined);
 
 /** A CONNECT proxy that counts its tunnels by target and records the Proxy-Authorization it got. */
 async function startProxy() {

@@ -15,8 +15,9 @@ import {
   type ResilientFetchOptions,
 } from '../../src/index.ts';
 import { runInChild } from '../helpers/child.ts';
+import { causes } from '../helpers/errors.ts';
 import { points, TestReader } from '../helpers/metrics.ts';
-import { causes, sleep, startServer, type TestServer } from '../helpers/server.ts';
+import { sleep, startServer, type TestServer } from '../helpers/server.ts';
 
 /**
  * A server that records the order requests arrive in and holds each answer until `release()`; `/big`

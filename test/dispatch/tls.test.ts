@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createResilientFetch } from '../../src/index.ts';
-import { causes } from '../helpers/server.ts';
+import { codes } from '../helpers/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url));
 const cert = fixture('localhost-cert.pem');
@@ -17,8 +17,6 @@ const listen = async (server: https.Server | http2.Http2SecureServer): Promise<n
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 };
-
-const codes = (error: unknown) => causes(error).map((e) => (e as { code?: string }).code);
 
 describe('TLS and HTTP/2', () => {
   let h1: https.Server;

@@ -1,6 +1,7 @@
 /** A real node:http server on 127.0.0.1:0 for tests, with socket bookkeeping. */
+import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 
 export interface TestServer {
   readonly url: string;
@@ -74,13 +75,11 @@ export async function startServer(
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The error's `cause` chain as an array, outermost first. */
-export function causes(error: unknown): unknown[] {
-  const out: unknown[] = [];
-  let current = error;
-  while (current !== undefined && current !== null && out.length < 10) {
-    out.push(current);
-    current = (current as { cause?: unknown }).cause;
-  }
-  return out;
+/** A loopback port free right now (bound on port 0, then closed), for configs that need a number. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

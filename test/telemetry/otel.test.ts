@@ -4,23 +4,12 @@
  * endpoint. One SDK in this process (NodeSDK registers globals); the register path runs in a child.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createResilientFetch } from '../../src/index.ts';
 import { resolveOtelOptions, startTelemetry, type TelemetryHandle } from '../../src/otel.ts';
 import { runInChild } from '../helpers/child.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
-
-/** A loopback port free right now (the Prometheus exporter cannot listen on port 0). */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
+import { freePort, startServer, type TestServer } from '../helpers/server.ts';
 
 describe('startTelemetry()', () => {
   let receiver: OtlpReceiver;

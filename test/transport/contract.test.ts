@@ -10,9 +10,6 @@
  * Run: node --test test/transport/contract.test.ts
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, setGlobalDispatcher } from 'undici';
 import { createResilientFetch, type ResilientFetch } from '../../src/index.ts';
@@ -26,6 +23,9 @@ import {
   startTlsServer,
   type TlsServer,
 } from '../helpers/contract-server.ts';
+import { sha256 } from '../helpers/fault-server.ts';
+import { freePort, sleep } from '../helpers/server.ts';
+import { settle } from '../helpers/settle.ts';
 
 const nativeFetch: typeof fetch = globalThis.fetch;
 
@@ -58,8 +58,6 @@ function defineCase<T>(name: string, run: Run<T>, check: (native: T) => void, to
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 interface ErrorObservation {
   readonly kind: string;
@@ -102,26 +100,16 @@ function describeError(error: unknown, depth = 0): ErrorObservation {
   };
 }
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-async function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  try {
-    return { ok: true, value: await promise };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}
-
 /** How a call that must fail failed (or, if it did not, the status it resolved with). */
 async function rejection(
   promise: Promise<Response>,
 ): Promise<{ rejected: boolean; error: ErrorObservation }> {
   const out = await settle(promise);
-  if (out.ok) {
+  if (out.status === 'fulfilled') {
     await out.value.body?.cancel();
     return { rejected: false, error: { kind: 'resolved', value: String(out.value.status) } };
   }
-  return { rejected: true, error: describeError(out.error) };
+  return { rejected: true, error: describeError(out.reason) };
 }
 
 /** A synchronous throw would break `.then()` chains written for fetch, so it is recorded apart. */
@@ -356,7 +344,7 @@ const inputCases: Case[] = [
         body: 'template-body',
       });
       const out = await settle(f(`${base}/echo`, template));
-      if (!out.ok) return { error: describeError(out.error), seen: seenBy(base) };
+      if (out.status === 'rejected') return { error: describeError(out.reason), seen: seenBy(base) };
       return {
         response: describeResponse(out.value),
         text: await out.value.text(),
@@ -757,7 +745,7 @@ const responseCases: Case[] = [
       const buffer = await (await f(`${base}/echo`)).arrayBuffer();
       const view = await (await f(`${base}/echo`)).bytes();
       return {
-        json: json.ok ? { value: String(json.value) } : describeError(json.error),
+        json: json.status === 'fulfilled' ? { value: String(json.value) } : describeError(json.reason),
         blob: { isBlob: blob instanceof Blob, type: blob.type, size: blob.size, text: await blob.text() },
         buffer: { isArrayBuffer: buffer instanceof ArrayBuffer, byteLength: buffer.byteLength },
         view: { isUint8Array: view instanceof Uint8Array, text: decoder.decode(view) },
@@ -1093,7 +1081,9 @@ const errorCases: Case[] = [
     async (f, base) => {
       const call = (headers: Record<string, string>, init: RequestInit = {}) =>
         settle(f(`${base}/echo`, { ...init, headers })).then(async (out) =>
-          out.ok ? { status: out.value.status, text: await out.value.text() } : describeError(out.error),
+          out.status === 'fulfilled'
+            ? { status: out.value.status, text: await out.value.text() }
+            : describeError(out.reason),
         );
       const post = { method: 'POST', body: 'x' };
       return {
@@ -1170,7 +1160,10 @@ const errorCases: Case[] = [
     async (f, base) => {
       const res = await f(`${base}/destroy-mid-body`);
       const read = await settle(res.text());
-      return { status: res.status, read: read.ok ? { text: read.value } : describeError(read.error) };
+      return {
+        status: res.status,
+        read: read.status === 'fulfilled' ? { text: read.value } : describeError(read.reason),
+      };
     },
     (o) => {
       assert.equal(o.status, 200);
@@ -1295,8 +1288,8 @@ async function abortWhileWaiting(f: typeof fetch, base: string, reason: unknown,
   const out = await settle(pending);
   return {
     arrived,
-    error: out.ok ? null : describeError(out.error),
-    sameReason: !out.ok && out.error === reason,
+    error: out.status === 'fulfilled' ? null : describeError(out.reason),
+    sameReason: out.status === 'rejected' && out.reason === reason,
     signalReasonSame: controller.signal.reason === reason,
   };
 }
@@ -1307,11 +1300,11 @@ function rawCase(kind: RawResponseKind, check: (native: RawObservation) => void)
     `wire: ${kind} response`,
     async (f, base) => {
       const out = await settle(f(`${base}/raw?kind=${kind}`));
-      if (!out.ok) return { fetch: describeError(out.error), body: null };
+      if (out.status === 'rejected') return { fetch: describeError(out.reason), body: null };
       const body = await settle(out.value.text());
       return {
         fetch: describeResponse(out.value),
-        body: body.ok ? { text: body.value } : describeError(body.error),
+        body: body.status === 'fulfilled' ? { text: body.value } : describeError(body.reason),
       };
     },
     check,
@@ -1364,8 +1357,8 @@ const abortCases: Case[] = [
       const out = await settle(returned);
       return {
         returnedPromise: true,
-        error: out.ok ? null : describeError(out.error),
-        sameReason: !out.ok && out.error === reason,
+        error: out.status === 'fulfilled' ? null : describeError(out.reason),
+        sameReason: out.status === 'rejected' && out.reason === reason,
         seen: seenBy(base).length,
       };
     },
@@ -1382,8 +1375,8 @@ const abortCases: Case[] = [
       controller.abort();
       const out = await settle(f(`${base}/echo`, { signal: controller.signal }));
       return {
-        error: out.ok ? null : describeError(out.error),
-        sameReason: !out.ok && out.error === controller.signal.reason,
+        error: out.status === 'fulfilled' ? null : describeError(out.reason),
+        sameReason: out.status === 'rejected' && out.reason === controller.signal.reason,
         seen: seenBy(base).length,
       };
     },
@@ -1423,8 +1416,8 @@ const abortCases: Case[] = [
       return {
         status: res.status,
         first,
-        read: read.ok ? { done: read.value.done } : describeError(read.error),
-        sameReason: !read.ok && read.error === reason,
+        read: read.status === 'fulfilled' ? { done: read.value.done } : describeError(read.reason),
+        sameReason: read.status === 'rejected' && read.reason === reason,
       };
     },
     (o) => {
@@ -1438,8 +1431,8 @@ const abortCases: Case[] = [
       const signal = AbortSignal.timeout(40);
       const out = await settle(f(`${base}/hang`, { signal }));
       return {
-        error: out.ok ? null : describeError(out.error),
-        sameReason: !out.ok && out.error === signal.reason,
+        error: out.status === 'fulfilled' ? null : describeError(out.reason),
+        sameReason: out.status === 'rejected' && out.reason === signal.reason,
         seen: seenBy(base).length,
       };
     },
@@ -1463,8 +1456,8 @@ const abortCases: Case[] = [
       const out = await settle(pending);
       return {
         arrived,
-        error: out.ok ? null : describeError(out.error),
-        sameReason: !out.ok && out.error === reason,
+        error: out.status === 'fulfilled' ? null : describeError(out.reason),
+        sameReason: out.status === 'rejected' && out.reason === reason,
         requestSignalAborted: request.signal.aborted,
       };
     },
@@ -1518,13 +1511,14 @@ const integrationCases: Case[] = [
         },
       };
       const out = await settle(f(`${base}/echo`, throwing));
-      const rejectedWith = out.ok
-        ? 'resolved'
-        : out.error === bodyError
-          ? 'body'
-          : out.error === methodError
-            ? 'method'
-            : 'other';
+      const rejectedWith =
+        out.status === 'fulfilled'
+          ? 'resolved'
+          : out.reason === bodyError
+            ? 'body'
+            : out.reason === methodError
+              ? 'method'
+              : 'other';
       // `resilience` is resilientFetch's own init extension (per-request policy), read once on top.
       const fetchReads = reads.filter((key) => key !== 'resilience');
       return { reads: fetchReads, text, rejectedWith, seen: seenBy(base).length };
@@ -1604,10 +1598,7 @@ describe('fetch contract: resilientFetch observes as native fetch does', () => {
     // layer (deadline, attempt timeout, linked abort signals, body preparation) is held to the contract;
     // test/policies/ covers what they add.
     rfetch = createResilientFetch({ retry: false, circuitBreaker: false });
-    const probe = createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    closedPort = (probe.address() as { port: number }).port;
-    await new Promise((resolve) => probe.close(resolve));
+    closedPort = await freePort();
   });
 
   after(async () => {
