@@ -16,6 +16,8 @@ export interface TestServer {
   /** Resolves when every open socket has closed (or after `timeoutMs`, rejecting). */
   socketsClosed(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /** close(), for `await using server = await startServer(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export async function startServer(
@@ -42,6 +44,10 @@ export async function startServer(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const close = (): Promise<void> => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -65,10 +71,9 @@ export async function startServer(
         });
       });
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
+    // An arrow, not close.bind(): Node 24's `await using` refuses a bound function as the disposer.
+    [Symbol.asyncDispose]: () => close(),
   };
 }
 

@@ -21,67 +21,55 @@ describe('retry policies', () => {
     it('an abort during a 700 ms backoff rejects at once with signal.reason; no attempt starts after it', async () => {
       const path = fresh('abort-backoff');
       server.route(path, [respond(503)]);
-      const rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 700, jitter: 'none' } });
+      await using rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 700, jitter: 'none' } });
       const controller = new AbortController();
       const reason = new Error('caller gave up');
-      try {
-        const pending = rfetch(`${server.url}${path}`, { signal: controller.signal });
-        await server.waitForHits(path, 1);
-        const firstHit = performance.now();
-        await sleep(50);
-        const abortedAt = performance.now();
-        controller.abort(reason);
-        const outcome = await settle(pending, 2_000);
-        assert.equal(outcome.status, 'rejected');
-        if (outcome.status === 'rejected') assert.equal(outcome.reason, reason, 'the same object');
-        const afterAbort = outcome.ms;
-        assert.ok(afterAbort < 100, `rejected ${afterAbort.toFixed(0)} ms after the abort`);
-        assert.ok(abortedAt - firstHit < 500);
-        await sleep(Math.max(0, firstHit + 900 - performance.now()));
-        assert.equal(server.hits(path), 1, 'an attempt started after the abort');
-      } finally {
-        await rfetch.close();
-      }
+      const pending = rfetch(`${server.url}${path}`, { signal: controller.signal });
+      await server.waitForHits(path, 1);
+      const firstHit = performance.now();
+      await sleep(50);
+      const abortedAt = performance.now();
+      controller.abort(reason);
+      const outcome = await settle(pending, 2_000);
+      assert.equal(outcome.status, 'rejected');
+      if (outcome.status === 'rejected') assert.equal(outcome.reason, reason, 'the same object');
+      const afterAbort = outcome.ms;
+      assert.ok(afterAbort < 100, `rejected ${afterAbort.toFixed(0)} ms after the abort`);
+      assert.ok(abortedAt - firstHit < 500);
+      await sleep(Math.max(0, firstHit + 900 - performance.now()));
+      assert.equal(server.hits(path), 1, 'an attempt started after the abort');
     });
 
     it('an already aborted signal rejects with its reason and sends nothing', async () => {
       const path = fresh('abort-before');
       server.route(path, [respond(200)]);
-      const rfetch = create({ retry: quick });
+      await using rfetch = create({ retry: quick });
       const controller = new AbortController();
       controller.abort();
-      try {
-        await assert.rejects(rfetch(`${server.url}${path}`, { signal: controller.signal }), (e: unknown) => {
-          assert.equal(e, controller.signal.reason);
-          assert.equal((e as DOMException).name, 'AbortError');
-          return true;
-        });
-        await sleep(50);
-        assert.equal(server.hits(path), 0);
-      } finally {
-        await rfetch.close();
-      }
+      await assert.rejects(rfetch(`${server.url}${path}`, { signal: controller.signal }), (e: unknown) => {
+        assert.equal(e, controller.signal.reason);
+        assert.equal((e as DOMException).name, 'AbortError');
+        return true;
+      });
+      await sleep(50);
+      assert.equal(server.hits(path), 0);
     });
 
     it('an abort during a hanging attempt rejects with the reason and is not retried', async () => {
       const path = fresh('abort-attempt');
       server.route(path, [{ kind: 'hang' }]);
-      const rfetch = create({ retry: quick });
+      await using rfetch = create({ retry: quick });
       const controller = new AbortController();
-      try {
-        const pending = rfetch(`${server.url}${path}`, { signal: controller.signal });
-        await server.waitForHits(path, 1);
-        const reason = { why: 'not an Error at all' };
-        controller.abort(reason);
-        const outcome = await settle(pending, 2_000);
-        assert.equal(outcome.status, 'rejected');
-        if (outcome.status === 'rejected') assert.equal(outcome.reason, reason);
-        assert.ok(outcome.ms < 200);
-        await sleep(100);
-        assert.equal(server.hits(path), 1);
-      } finally {
-        await rfetch.close();
-      }
+      const pending = rfetch(`${server.url}${path}`, { signal: controller.signal });
+      await server.waitForHits(path, 1);
+      const reason = { why: 'not an Error at all' };
+      controller.abort(reason);
+      const outcome = await settle(pending, 2_000);
+      assert.equal(outcome.status, 'rejected');
+      if (outcome.status === 'rejected') assert.equal(outcome.reason, reason);
+      assert.ok(outcome.ms < 200);
+      await sleep(100);
+      assert.equal(server.hits(path), 1);
     });
 
     it('destroy() during a backoff ends the call at once; no attempt starts after it', async () => {
@@ -105,20 +93,16 @@ describe('retry policies', () => {
     it('the signal of a Request input cancels a backoff too', async () => {
       const path = fresh('abort-request');
       server.route(path, [respond(503)]);
-      const rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 1_000, jitter: 'none' } });
+      await using rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 1_000, jitter: 'none' } });
       const controller = new AbortController();
-      try {
-        const pending = rfetch(new Request(`${server.url}${path}`, { signal: controller.signal }));
-        await server.waitForHits(path, 1);
-        controller.abort();
-        const outcome = await settle(pending, 2_000);
-        assert.equal(outcome.status, 'rejected');
-        if (outcome.status === 'rejected') assert.equal((outcome.reason as DOMException).name, 'AbortError');
-        assert.ok(outcome.ms < 200, `rejected ${outcome.ms.toFixed(0)} ms after the abort`);
-        assert.equal(server.hits(path), 1);
-      } finally {
-        await rfetch.close();
-      }
+      const pending = rfetch(new Request(`${server.url}${path}`, { signal: controller.signal }));
+      await server.waitForHits(path, 1);
+      controller.abort();
+      const outcome = await settle(pending, 2_000);
+      assert.equal(outcome.status, 'rejected');
+      if (outcome.status === 'rejected') assert.equal((outcome.reason as DOMException).name, 'AbortError');
+      assert.ok(outcome.ms < 200, `rejected ${outcome.ms.toFixed(0)} ms after the abort`);
+      assert.equal(server.hits(path), 1);
     });
   });
 });

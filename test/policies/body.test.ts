@@ -209,24 +209,20 @@ describe('retry policies', () => {
       it(`a ${name} body: every attempt carries the same bytes`, async () => {
         const path = fresh(`body-${name}`);
         server.route(path, burst(2, 503));
-        const rfetch = create({ retry: quick });
-        try {
-          const response = await rfetch(`${server.url}${path}`, { method: 'PUT', body: body() });
-          assert.equal(response.status, 200);
-          await response.text();
-          const log = server.log(path);
-          assert.equal(log.length, 3);
-          for (const hit of log) {
-            assert.equal(
-              hit.bodySha256,
-              sha256(expected ?? new Uint8Array()),
-              `attempt ${hit.n}: bytes differ`,
-            );
-            assert.equal(hit.headers['content-length'], String(expected?.byteLength));
-            if (type) assert.ok(hit.headers['content-type']?.startsWith(type), hit.headers['content-type']);
-          }
-        } finally {
-          await rfetch.close();
+        await using rfetch = create({ retry: quick });
+        const response = await rfetch(`${server.url}${path}`, { method: 'PUT', body: body() });
+        assert.equal(response.status, 200);
+        await response.text();
+        const log = server.log(path);
+        assert.equal(log.length, 3);
+        for (const hit of log) {
+          assert.equal(
+            hit.bodySha256,
+            sha256(expected ?? new Uint8Array()),
+            `attempt ${hit.n}: bytes differ`,
+          );
+          assert.equal(hit.headers['content-length'], String(expected?.byteLength));
+          if (type) assert.ok(hit.headers['content-type']?.startsWith(type), hit.headers['content-type']);
         }
       });
     }
@@ -237,29 +233,25 @@ describe('retry policies', () => {
       const form = new FormData();
       form.append('name', 'value ✓');
       form.append('file', new File([randomBytes(2_000)], 'data.bin', { type: 'application/octet-stream' }));
-      const rfetch = create({ retry: quick });
-      try {
-        // A POST made retryable by its key: the same replay rules apply to it.
-        const response = await rfetch(`${server.url}${path}`, {
-          method: 'POST',
-          body: form,
-          headers: { 'idempotency-key': 'form-1' },
-        });
-        assert.equal(response.status, 200);
-        await response.text();
-        const log = server.log(path);
-        assert.equal(log.length, 3);
-        const [first] = log;
-        const contentType = first?.headers['content-type'] ?? '';
-        const boundary = /boundary=(.+)$/.exec(contentType)?.[1];
-        assert.ok(boundary, `multipart content-type: ${contentType}`);
-        assert.ok((first?.bodyLength ?? 0) > 2_000);
-        for (const hit of log) {
-          assert.equal(hit.headers['content-type'], contentType, `attempt ${hit.n}: another boundary`);
-          assert.equal(hit.bodySha256, first?.bodySha256, `attempt ${hit.n}: bytes differ`);
-        }
-      } finally {
-        await rfetch.close();
+      await using rfetch = create({ retry: quick });
+      // A POST made retryable by its key: the same replay rules apply to it.
+      const response = await rfetch(`${server.url}${path}`, {
+        method: 'POST',
+        body: form,
+        headers: { 'idempotency-key': 'form-1' },
+      });
+      assert.equal(response.status, 200);
+      await response.text();
+      const log = server.log(path);
+      assert.equal(log.length, 3);
+      const [first] = log;
+      const contentType = first?.headers['content-type'] ?? '';
+      const boundary = /boundary=(.+)$/.exec(contentType)?.[1];
+      assert.ok(boundary, `multipart content-type: ${contentType}`);
+      assert.ok((first?.bodyLength ?? 0) > 2_000);
+      for (const hit of log) {
+        assert.equal(hit.headers['content-type'], contentType, `attempt ${hit.n}: another boundary`);
+        assert.equal(hit.bodySha256, first?.bodySha256, `attempt ${hit.n}: bytes differ`);
       }
     });
 
@@ -268,132 +260,108 @@ describe('retry policies', () => {
       server.route(path, burst(1, 503));
       const buffer = new Uint8Array(1_000).fill(1);
       const original = sha256(buffer);
-      const rfetch = create({ retry: { ...quick, baseDelayMs: 50 } });
-      try {
-        const pending = rfetch(`${server.url}${path}`, { method: 'PUT', body: buffer });
-        await server.waitForHits(path, 1);
-        buffer.fill(2);
-        assert.equal((await pending).status, 200);
-        assert.deepEqual(
-          server.log(path).map((hit) => hit.bodySha256),
-          [original, original],
-        );
-        const formPath = fresh('params-mutated');
-        server.route(formPath, burst(1, 503));
-        const params = new URLSearchParams({ a: '1' });
-        const sent = rfetch(`${server.url}${formPath}`, { method: 'PUT', body: params });
-        await server.waitForHits(formPath, 1);
-        params.set('a', '2');
-        assert.equal((await sent).status, 200);
-        assert.deepEqual(
-          server.log(formPath).map((hit) => hit.bodySha256),
-          [sha256('a=1'), sha256('a=1')],
-        );
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: { ...quick, baseDelayMs: 50 } });
+      const pending = rfetch(`${server.url}${path}`, { method: 'PUT', body: buffer });
+      await server.waitForHits(path, 1);
+      buffer.fill(2);
+      assert.equal((await pending).status, 200);
+      assert.deepEqual(
+        server.log(path).map((hit) => hit.bodySha256),
+        [original, original],
+      );
+      const formPath = fresh('params-mutated');
+      server.route(formPath, burst(1, 503));
+      const params = new URLSearchParams({ a: '1' });
+      const sent = rfetch(`${server.url}${formPath}`, { method: 'PUT', body: params });
+      await server.waitForHits(formPath, 1);
+      params.set('a', '2');
+      assert.equal((await sent).status, 200);
+      assert.deepEqual(
+        server.log(formPath).map((hit) => hit.bodySha256),
+        [sha256('a=1'), sha256('a=1')],
+      );
     });
 
     it('a ReadableStream body is streamed once and not retried: the 503 is returned', async () => {
       const path = fresh('stream-once');
       server.route(path, burst(1, 503));
-      const rfetch = create({ retry: quick });
-      try {
-        const response = await rfetch(`${server.url}${path}`, {
-          method: 'PUT',
-          body: streamOf(bytes),
-          duplex: 'half',
-        });
-        assert.equal(response.status, 503);
-        await response.text();
-        assert.equal(server.hits(path), 1);
-        assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes));
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: quick });
+      const response = await rfetch(`${server.url}${path}`, {
+        method: 'PUT',
+        body: streamOf(bytes),
+        duplex: 'half',
+      });
+      assert.equal(response.status, 503);
+      await response.text();
+      assert.equal(server.hits(path), 1);
+      assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes));
     });
 
     it('an async-iterable body is streamed once and not retried: the 503 is returned', async () => {
       const path = fresh('iterable-once');
       server.route(path, burst(1, 503));
-      const rfetch = create({ retry: quick });
-      try {
-        const response = await rfetch(`${server.url}${path}`, {
-          method: 'PUT',
-          body: iterableOf(bytes) as unknown as Body,
-          duplex: 'half',
-        });
-        assert.equal(response.status, 503);
-        await response.text();
-        assert.equal(server.hits(path), 1);
-        assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes));
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: quick });
+      const response = await rfetch(`${server.url}${path}`, {
+        method: 'PUT',
+        body: iterableOf(bytes) as unknown as Body,
+        duplex: 'half',
+      });
+      assert.equal(response.status, 503);
+      await response.text();
+      assert.equal(server.hits(path), 1);
+      assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes));
     });
 
     it('bufferBodyBytes: a stream within the limit is retried with identical bytes', async () => {
-      const rfetch = create({ retry: { ...quick, bufferBodyBytes: 4_096 } });
-      try {
-        const bodies: Array<[string, () => Body]> = [
-          ['ReadableStream', () => streamOf(bytes)],
-          ['async iterable', () => iterableOf(bytes) as unknown as Body],
-        ];
-        for (const [name, body] of bodies) {
-          const path = fresh('stream-buffered');
-          server.route(path, burst(2, 503));
-          const response = await rfetch(`${server.url}${path}`, {
-            method: 'PUT',
-            body: body(),
-            duplex: 'half',
-          });
-          assert.equal(response.status, 200, name);
-          await response.text();
-          assert.deepEqual(
-            server.log(path).map((hit) => hit.bodySha256),
-            Array(3).fill(sha256(bytes)),
-            `${name}: every attempt carries the stream's bytes`,
-          );
-        }
-      } finally {
-        await rfetch.close();
+      await using rfetch = create({ retry: { ...quick, bufferBodyBytes: 4_096 } });
+      const bodies: Array<[string, () => Body]> = [
+        ['ReadableStream', () => streamOf(bytes)],
+        ['async iterable', () => iterableOf(bytes) as unknown as Body],
+      ];
+      for (const [name, body] of bodies) {
+        const path = fresh('stream-buffered');
+        server.route(path, burst(2, 503));
+        const response = await rfetch(`${server.url}${path}`, {
+          method: 'PUT',
+          body: body(),
+          duplex: 'half',
+        });
+        assert.equal(response.status, 200, name);
+        await response.text();
+        assert.deepEqual(
+          server.log(path).map((hit) => hit.bodySha256),
+          Array(3).fill(sha256(bytes)),
+          `${name}: every attempt carries the stream's bytes`,
+        );
       }
     });
 
     it('bufferBodyBytes: a Request input’s body within the limit is retried with identical bytes', async () => {
       const path = fresh('request-buffered');
       server.route(path, burst(1, 503));
-      const rfetch = create({ retry: { ...quick, bufferBodyBytes: 4_096 } });
-      try {
-        const response = await rfetch(new Request(`${server.url}${path}`, { method: 'PUT', body: text }));
-        assert.equal(response.status, 200);
-        await response.text();
-        assert.deepEqual(
-          server.log(path).map((hit) => hit.bodySha256),
-          Array(2).fill(sha256(text)),
-        );
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: { ...quick, bufferBodyBytes: 4_096 } });
+      const response = await rfetch(new Request(`${server.url}${path}`, { method: 'PUT', body: text }));
+      assert.equal(response.status, 200);
+      await response.text();
+      assert.deepEqual(
+        server.log(path).map((hit) => hit.bodySha256),
+        Array(2).fill(sha256(text)),
+      );
     });
 
     it('bufferBodyBytes: a stream larger than the limit is sent once, whole, and not retried', async () => {
       const path = fresh('stream-too-big');
       server.route(path, burst(1, 503));
-      const rfetch = create({ retry: { ...quick, bufferBodyBytes: 1_000 } });
-      try {
-        const response = await rfetch(`${server.url}${path}`, {
-          method: 'PUT',
-          body: streamOf(bytes),
-          duplex: 'half',
-        });
-        assert.equal(response.status, 503);
-        await response.text();
-        assert.equal(server.hits(path), 1);
-        assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes), 'the first attempt got every byte');
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: { ...quick, bufferBodyBytes: 1_000 } });
+      const response = await rfetch(`${server.url}${path}`, {
+        method: 'PUT',
+        body: streamOf(bytes),
+        duplex: 'half',
+      });
+      assert.equal(response.status, 503);
+      await response.text();
+      assert.equal(server.hits(path), 1);
+      assert.equal(server.log(path)[0]?.bodySha256, sha256(bytes), 'the first attempt got every byte');
     });
   });
 });

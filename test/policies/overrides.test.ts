@@ -25,52 +25,40 @@ describe('per-host overrides', () => {
     const path = fresh('host-exact');
     a.route(path, [respond(503)]);
     b.route(path, [respond(503)]);
-    const rfetch = create({ retry: quick, hosts: { [a.host]: { retry: { maxRetries: 1 } } } });
-    try {
-      await (await rfetch(`${a.url}${path}`)).text();
-      await (await rfetch(`${b.url}${path}`)).text();
-      assert.equal(a.hits(path), 2);
-      assert.equal(b.hits(path), 4);
-    } finally {
-      await rfetch.close();
-    }
+    await using rfetch = create({ retry: quick, hosts: { [a.host]: { retry: { maxRetries: 1 } } } });
+    await (await rfetch(`${a.url}${path}`)).text();
+    await (await rfetch(`${b.url}${path}`)).text();
+    assert.equal(a.hits(path), 2);
+    assert.equal(b.hits(path), 4);
   });
 
   it('a hostname key applies to every port; an exact host:port key wins over it', async () => {
     const path = fresh('host-name');
     a.route(path, [respond(503)]);
     b.route(path, [respond(503)]);
-    const rfetch = create({
+    await using rfetch = create({
       retry: quick,
       hosts: { '127.0.0.1': { retry: false }, [b.host]: { retry: { maxRetries: 2 } } },
     });
-    try {
-      await (await rfetch(`${a.url}${path}`)).text();
-      await (await rfetch(`${b.url}${path}`)).text();
-      assert.equal(a.hits(path), 1, 'hostname key: retries off');
-      assert.equal(b.hits(path), 3, 'exact key: 2 retries');
-    } finally {
-      await rfetch.close();
-    }
+    await (await rfetch(`${a.url}${path}`)).text();
+    await (await rfetch(`${b.url}${path}`)).text();
+    assert.equal(a.hits(path), 1, 'hostname key: retries off');
+    assert.equal(b.hits(path), 3, 'exact key: 2 retries');
   });
 
   it('a per-host timeout applies to that host only', async () => {
     const path = fresh('host-timeout');
     a.route(path, [{ kind: 'slowHeaders', delayMs: 250, next: respond(200) }]);
     b.route(path, [{ kind: 'slowHeaders', delayMs: 250, next: respond(200) }]);
-    const rfetch = create({ retry: false, hosts: { [a.host]: { timeout: { attemptMs: 100 } } } });
-    try {
-      const [slowA, slowB] = await Promise.all([
-        settle(rfetch(`${a.url}${path}`), 2_000),
-        settle(rfetch(`${b.url}${path}`), 2_000),
-      ]);
-      assert.equal(slowA.status, 'rejected');
-      if (slowA.status === 'rejected') assert.ok(isTimeoutError(slowA.reason));
-      assert.equal(slowB.status, 'fulfilled');
-      if (slowB.status === 'fulfilled') await slowB.value.text();
-    } finally {
-      await rfetch.close();
-    }
+    await using rfetch = create({ retry: false, hosts: { [a.host]: { timeout: { attemptMs: 100 } } } });
+    const [slowA, slowB] = await Promise.all([
+      settle(rfetch(`${a.url}${path}`), 2_000),
+      settle(rfetch(`${b.url}${path}`), 2_000),
+    ]);
+    assert.equal(slowA.status, 'rejected');
+    if (slowA.status === 'rejected') assert.ok(isTimeoutError(slowA.reason));
+    assert.equal(slowB.status, 'fulfilled');
+    if (slowB.status === 'fulfilled') await slowB.value.text();
   });
 });
 
@@ -101,29 +89,25 @@ describe('bad per-request options', () => {
   it('reject (never throw synchronously) with a TypeError or RangeError naming init.resilience.<path>', async () => {
     const path = fresh('bad-options');
     server.route(path, [respond(200)]);
-    const rfetch = create();
-    try {
-      for (const [resilience, Kind, name] of cases) {
-        let pending: Promise<Response> | undefined;
-        assert.doesNotThrow(() => {
-          pending = rfetch(`${server.url}${path}`, { resilience: resilience as never });
-        }, JSON.stringify(resilience));
-        await assert.rejects(pending as Promise<Response>, (e: unknown) => {
-          assert.equal((e as Error).constructor, Kind, `${JSON.stringify(resilience)}: ${String(e)}`);
-          assert.ok(
-            (e as Error).message.includes(name.trim()),
-            `${JSON.stringify(resilience)}: "${(e as Error).message}" does not name ${name}`,
-          );
-          return true;
-        });
-      }
-      assert.equal(server.hits(path), 0, 'nothing was sent');
-      assert.equal(rfetch.stats().inFlight, 0);
-      const ok = await rfetch(`${server.url}${path}`, { resilience: { retry: { maxRetries: 0 } } });
-      assert.equal(ok.status, 200, 'the instance works after bad calls');
-      await ok.text();
-    } finally {
-      await rfetch.close();
+    await using rfetch = create();
+    for (const [resilience, Kind, name] of cases) {
+      let pending: Promise<Response> | undefined;
+      assert.doesNotThrow(() => {
+        pending = rfetch(`${server.url}${path}`, { resilience: resilience as never });
+      }, JSON.stringify(resilience));
+      await assert.rejects(pending as Promise<Response>, (e: unknown) => {
+        assert.equal((e as Error).constructor, Kind, `${JSON.stringify(resilience)}: ${String(e)}`);
+        assert.ok(
+          (e as Error).message.includes(name.trim()),
+          `${JSON.stringify(resilience)}: "${(e as Error).message}" does not name ${name}`,
+        );
+        return true;
+      });
     }
+    assert.equal(server.hits(path), 0, 'nothing was sent');
+    assert.equal(rfetch.stats().inFlight, 0);
+    const ok = await rfetch(`${server.url}${path}`, { resilience: { retry: { maxRetries: 0 } } });
+    assert.equal(ok.status, 200, 'the instance works after bad calls');
+    await ok.text();
   });
 });

@@ -81,96 +81,75 @@ describe('retry policies', () => {
       const failing = fresh('budget-fail');
       server.route(ok, [respond(200)]);
       server.route(failing, (hit) => respond(503, `attempt ${hit}`));
-      const rfetch = create({
+      await using rfetch = create({
         retry: { ...quick, baseDelayMs: 5, maxRetries: 5, budget: { ratio: 0.2, minRetriesPerSecond: 0 } },
       });
-      try {
-        for (let i = 0; i < 10; i++) await (await rfetch(`${server.url}${ok}`)).text();
-        // 11 calls: 2.2 retries allowed.
-        const first = await rfetch(`${server.url}${failing}`);
-        assert.equal(first.status, 503);
-        assert.equal(await first.text(), 'attempt 3', 'the last attempt is what the caller gets');
-        assert.equal(server.hits(failing), 3);
-        assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
-        // 12 calls: 2.4 allowed, 2 spent: no retry at all.
-        const second = await rfetch(`${server.url}${failing}`);
-        assert.equal(second.status, 503);
-        await second.text();
-        assert.equal(server.hits(failing), 4);
-        assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 2);
-      } finally {
-        await rfetch.close();
-      }
+      for (let i = 0; i < 10; i++) await (await rfetch(`${server.url}${ok}`)).text();
+      // 11 calls: 2.2 retries allowed.
+      const first = await rfetch(`${server.url}${failing}`);
+      assert.equal(first.status, 503);
+      assert.equal(await first.text(), 'attempt 3', 'the last attempt is what the caller gets');
+      assert.equal(server.hits(failing), 3);
+      assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
+      // 12 calls: 2.4 allowed, 2 spent: no retry at all.
+      const second = await rfetch(`${server.url}${failing}`);
+      assert.equal(second.status, 503);
+      await second.text();
+      assert.equal(server.hits(failing), 4);
+      assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 2);
     });
 
     it('the floor lets a quiet host retry: minRetriesPerSecond x window', async () => {
       const path = fresh('budget-floor');
       server.route(path, [respond(503)]);
-      const rfetch = create({
+      await using rfetch = create({
         retry: { ...quick, baseDelayMs: 5, maxRetries: 5, budget: { ratio: 0, minRetriesPerSecond: 0.3 } },
       });
-      try {
-        const response = await rfetch(`${server.url}${path}`);
-        assert.equal(response.status, 503);
-        await response.text();
-        assert.equal(server.hits(path), 4, '0.3/s over 10 s: 3 retries');
-        assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
-      } finally {
-        await rfetch.close();
-      }
+      const response = await rfetch(`${server.url}${path}`);
+      assert.equal(response.status, 503);
+      await response.text();
+      assert.equal(server.hits(path), 4, '0.3/s over 10 s: 3 retries');
+      assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
     });
 
     it('a spent budget ends a failing connection as fetch would: TypeError("fetch failed")', async () => {
       const path = fresh('budget-reset');
       server.route(path, [{ kind: 'reset' }, respond(200)]);
-      const rfetch = create({ retry: { ...quick, budget: { ratio: 0, minRetriesPerSecond: 0 } } });
-      try {
-        await assert.rejects(rfetch(`${server.url}${path}`), (e: unknown) => {
-          assertFetchFailed(e);
-          return true;
-        });
-        assert.equal(server.hits(path), 1);
-        assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: { ...quick, budget: { ratio: 0, minRetriesPerSecond: 0 } } });
+      await assert.rejects(rfetch(`${server.url}${path}`), (e: unknown) => {
+        assertFetchFailed(e);
+        return true;
+      });
+      assert.equal(server.hits(path), 1);
+      assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 1);
     });
 
     it('the default budget lets a host with no other traffic use all its retries', async () => {
       const path = fresh('budget-default');
       server.route(path, [respond(503)]);
-      const rfetch = create({ retry: quick });
-      try {
-        await (await rfetch(`${server.url}${path}`)).text();
-        assert.equal(server.hits(path), 4);
-        assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 0);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: quick });
+      await (await rfetch(`${server.url}${path}`)).text();
+      assert.equal(server.hits(path), 4);
+      assert.equal(rfetch.stats().hosts[server.host]?.retriesDenied, 0);
     });
 
     it('budget: false turns it off, and the budget is per host', async () => {
-      const other = await startFaultServer();
+      await using other = await startFaultServer();
       const path = fresh('budget-off');
       server.route(path, [respond(503)]);
       other.route(path, [respond(503)]);
       const spent = { ratio: 0, minRetriesPerSecond: 0 };
-      const rfetch = create({
+      await using rfetch = create({
         retry: { ...quick, budget: spent },
         hosts: { [other.host]: { retry: { budget: false } } },
       });
-      try {
-        await (await rfetch(`${server.url}${path}`)).text();
-        assert.equal(server.hits(path), 1, 'spent budget: no retry');
-        await (await rfetch(`${other.url}${path}`)).text();
-        assert.equal(other.hits(path), 4, 'no budget: every retry');
-        const hosts = rfetch.stats().hosts;
-        assert.equal(hosts[server.host]?.retriesDenied, 1);
-        assert.equal(hosts[other.host]?.retriesDenied, 0);
-      } finally {
-        await rfetch.close();
-        await other.close();
-      }
+      await (await rfetch(`${server.url}${path}`)).text();
+      assert.equal(server.hits(path), 1, 'spent budget: no retry');
+      await (await rfetch(`${other.url}${path}`)).text();
+      assert.equal(other.hits(path), 4, 'no budget: every retry');
+      const hosts = rfetch.stats().hosts;
+      assert.equal(hosts[server.host]?.retriesDenied, 1);
+      assert.equal(hosts[other.host]?.retriesDenied, 0);
     });
   });
 });

@@ -36,27 +36,22 @@ describe('retry policies', () => {
         ],
       ];
       for (const [name, busy] of scripts) {
-        const own = await startFaultServer();
+        await using own = await startFaultServer();
         own.route('/small', [busy, busy, respond(200)]);
-        const rfetch = create({ retry: quick });
-        try {
-          const response = await rfetch(`${own.url}/small`);
-          assert.equal(response.status, 200);
-          await response.text();
-          const sockets = own.log('/small').map((hit) => hit.socketId);
-          assert.deepEqual(sockets, [1, 1, 1], `${name}: sockets per attempt: ${sockets.join(', ')}`);
-          assert.equal(own.connections, 1, name);
-          await rfetch.close();
-          await own.socketsClosed(2_000);
-        } finally {
-          await rfetch.close();
-          await own.close();
-        }
+        await using rfetch = create({ retry: quick });
+        const response = await rfetch(`${own.url}/small`);
+        assert.equal(response.status, 200);
+        await response.text();
+        const sockets = own.log('/small').map((hit) => hit.socketId);
+        assert.deepEqual(sockets, [1, 1, 1], `${name}: sockets per attempt: ${sockets.join(', ')}`);
+        assert.equal(own.connections, 1, name);
+        await rfetch.close();
+        await own.socketsClosed(2_000);
       }
     });
 
     it('a large 503 body is cancelled, not read: the call goes on and no socket is left after close()', async () => {
-      const own = await startFaultServer();
+      await using own = await startFaultServer();
       // 1.6 MB over 5 s: reading it before the retry would take that long.
       const large: Behaviour = {
         kind: 'drip',
@@ -67,45 +62,33 @@ describe('retry policies', () => {
         declareLength: true,
       };
       own.route('/large', [large, respond(200)]);
-      const rfetch = create({ retry: quick });
-      try {
-        const start = performance.now();
-        const response = await rfetch(`${own.url}/large`);
-        assert.equal(response.status, 200);
-        assert.equal(await response.text(), 'ok');
-        assert.equal(own.hits('/large'), 2);
-        const ms = elapsedSince(start);
-        assert.ok(
-          ms < 1_500,
-          `the retry came ${ms.toFixed(0)} ms later: the 503 body was read, not cancelled`,
-        );
-        await rfetch.close();
-        await own.socketsClosed(2_000);
-      } finally {
-        await rfetch.close();
-        await own.close();
-      }
+      await using rfetch = create({ retry: quick });
+      const start = performance.now();
+      const response = await rfetch(`${own.url}/large`);
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), 'ok');
+      assert.equal(own.hits('/large'), 2);
+      const ms = elapsedSince(start);
+      assert.ok(ms < 1_500, `the retry came ${ms.toFixed(0)} ms later: the 503 body was read, not cancelled`);
+      await rfetch.close();
+      await own.socketsClosed(2_000);
     });
 
     it('a 503 whose body is truncated or reset is still retried', async () => {
-      const rfetch = create({ retry: quick });
-      try {
-        for (const ending of ['truncate', 'reset'] as const) {
-          const path = fresh(`broken-503-${ending}`);
-          server.route(path, [
-            { kind: 'partialBody', status: 503, declaredLength: 1_000, sentBytes: 100, ending },
-            respond(200),
-          ]);
-          const outcome = await settle(rfetch(`${server.url}${path}`), 3_000);
-          assert.equal(outcome.status, 'fulfilled', ending);
-          if (outcome.status === 'fulfilled') {
-            assert.equal(outcome.value.status, 200);
-            await outcome.value.text();
-          }
-          assert.equal(server.hits(path), 2, ending);
+      await using rfetch = create({ retry: quick });
+      for (const ending of ['truncate', 'reset'] as const) {
+        const path = fresh(`broken-503-${ending}`);
+        server.route(path, [
+          { kind: 'partialBody', status: 503, declaredLength: 1_000, sentBytes: 100, ending },
+          respond(200),
+        ]);
+        const outcome = await settle(rfetch(`${server.url}${path}`), 3_000);
+        assert.equal(outcome.status, 'fulfilled', ending);
+        if (outcome.status === 'fulfilled') {
+          assert.equal(outcome.value.status, 200);
+          await outcome.value.text();
         }
-      } finally {
-        await rfetch.close();
+        assert.equal(server.hits(path), 2, ending);
       }
     });
 
@@ -131,44 +114,35 @@ describe('retry policies', () => {
     });
 
     it('keep-alive race: a server closing idle sockets early costs no call', async () => {
-      const own = await startFaultServer({ idleCloseMs: 10 });
+      await using own = await startFaultServer({ idleCloseMs: 10 });
       own.route('/k', [respond(200)]);
-      const rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 5, jitter: 'none' } });
+      await using rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 5, jitter: 'none' } });
       let calls = 0;
       let raced = 0;
-      try {
-        // Calls land just before, at and after the server's idle close; stop once the race was seen a few times.
-        for (let i = 0; i < 150 && raced < 5; i++) {
-          const before = own.hits('/k');
-          const response = await rfetch(`${own.url}/k`);
-          assert.equal(response.status, 200);
-          assert.equal(await response.text(), 'ok');
-          calls++;
-          if (own.hits('/k') - before > 1) raced++;
-          await sleep(6 + (i % 8));
-        }
-        assert.ok(own.idleClosed > 0, 'the server closed idle sockets');
-        assert.ok(raced > 0, `the race never happened in ${calls} calls: this run proved nothing`);
-      } finally {
-        await rfetch.close();
-        await own.close();
+      // Calls land just before, at and after the server's idle close; stop once the race was seen a few times.
+      for (let i = 0; i < 150 && raced < 5; i++) {
+        const before = own.hits('/k');
+        const response = await rfetch(`${own.url}/k`);
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), 'ok');
+        calls++;
+        if (own.hits('/k') - before > 1) raced++;
+        await sleep(6 + (i % 8));
       }
+      assert.ok(own.idleClosed > 0, 'the server closed idle sockets');
+      assert.ok(raced > 0, `the race never happened in ${calls} calls: this run proved nothing`);
     });
 
     it('a flapping upstream: every call succeeds on its retry', async () => {
       const path = fresh('flapping');
       server.route(path, flapping(respond(503), respond(200)));
-      const rfetch = create({ retry: quick });
-      try {
-        for (let i = 0; i < 10; i++) {
-          const response = await rfetch(`${server.url}${path}`);
-          assert.equal(response.status, 200);
-          await response.text();
-        }
-        assert.equal(server.hits(path), 20);
-      } finally {
-        await rfetch.close();
+      await using rfetch = create({ retry: quick });
+      for (let i = 0; i < 10; i++) {
+        const response = await rfetch(`${server.url}${path}`);
+        assert.equal(response.status, 200);
+        await response.text();
       }
+      assert.equal(server.hits(path), 20);
     });
   });
 });

@@ -23,16 +23,12 @@ describe('retry policies', () => {
     async function gapsFor(retry: RetryOptions, failures: number): Promise<number[]> {
       const path = fresh('delays');
       server.route(path, burst(failures, 503));
-      const rfetch = create({ retry: { maxRetries: failures, ...retry } });
-      try {
-        const response = await rfetch(`${server.url}${path}`);
-        assert.equal(response.status, 200);
-        await response.text();
-        assert.equal(server.hits(path), failures + 1);
-        return server.gaps(path);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = create({ retry: { maxRetries: failures, ...retry } });
+      const response = await rfetch(`${server.url}${path}`);
+      assert.equal(response.status, 200);
+      await response.text();
+      assert.equal(server.hits(path), failures + 1);
+      return server.gaps(path);
     }
     const show = (gaps: number[]) => gaps.map((g) => g.toFixed(0)).join(', ');
     // Lower bounds are strict (a delay is never cut short); upper bounds allow for a busy machine but stay
@@ -141,28 +137,20 @@ describe('retry policies', () => {
     it('429 with Retry-After in seconds: the next attempt waits that long', async () => {
       const path = fresh('ra-seconds');
       server.route(path, [respond(429, 'slow down', { 'retry-after': '1' }), respond(200)]);
-      const rfetch = rfetchWith();
-      try {
-        const response = await rfetch(`${server.url}${path}`);
-        assert.equal(response.status, 200);
-        const [gap = 0] = server.gaps(path);
-        assert.ok(gap >= 995 && gap < 1_500, `gap ${gap.toFixed(0)} ms for Retry-After: 1`);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith();
+      const response = await rfetch(`${server.url}${path}`);
+      assert.equal(response.status, 200);
+      const [gap = 0] = server.gaps(path);
+      assert.ok(gap >= 995 && gap < 1_500, `gap ${gap.toFixed(0)} ms for Retry-After: 1`);
     });
 
     it('Retry-After: 0 retries at once despite a long backoff', async () => {
       const path = fresh('ra-zero');
       server.route(path, [respond(503, 'busy', { 'retry-after': '0' }), respond(200)]);
-      const rfetch = rfetchWith({ baseDelayMs: 3_000 });
-      try {
-        assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
-        const [gap = 0] = server.gaps(path);
-        assert.ok(gap < 500, `gap ${gap.toFixed(0)} ms`);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith({ baseDelayMs: 3_000 });
+      assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
+      const [gap = 0] = server.gaps(path);
+      assert.ok(gap < 500, `gap ${gap.toFixed(0)} ms`);
     });
 
     it('503 with Retry-After as an HTTP-date: the next attempt waits until that date', async () => {
@@ -174,17 +162,13 @@ describe('retry policies', () => {
         expected = at - Date.now();
         return respond(503, 'busy', { 'retry-after': new Date(at).toUTCString() });
       });
-      const rfetch = rfetchWith();
-      try {
-        assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
-        const [gap = 0] = server.gaps(path);
-        assert.ok(
-          gap >= expected - 20 && gap < expected + 500,
-          `gap ${gap.toFixed(0)}, date ${expected} ms ahead`,
-        );
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith();
+      assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
+      const [gap = 0] = server.gaps(path);
+      assert.ok(
+        gap >= expected - 20 && gap < expected + 500,
+        `gap ${gap.toFixed(0)}, date ${expected} ms ahead`,
+      );
     });
 
     it('an HTTP-date in the past retries at once', async () => {
@@ -193,38 +177,30 @@ describe('retry policies', () => {
         respond(503, 'busy', { 'retry-after': new Date(Date.now() - 60_000).toUTCString() }),
         respond(200),
       ]);
-      const rfetch = rfetchWith({ baseDelayMs: 3_000 });
-      try {
-        assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
-        const [gap = 0] = server.gaps(path);
-        assert.ok(gap < 500, `gap ${gap.toFixed(0)} ms`);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith({ baseDelayMs: 3_000 });
+      assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
+      const [gap = 0] = server.gaps(path);
+      assert.ok(gap < 500, `gap ${gap.toFixed(0)} ms`);
     });
 
     it('a Retry-After longer than maxDelayMs is not waited for: that response is returned', async () => {
-      const rfetch = rfetchWith({ maxDelayMs: 1_000 });
-      try {
-        for (const value of ['120', new Date(Date.now() + 3_600_000).toUTCString()]) {
-          const path = fresh('ra-too-long');
-          server.route(path, [respond(503, 'come back later', { 'retry-after': value }), respond(200)]);
-          const start = performance.now();
-          const response = await rfetch(`${server.url}${path}`);
-          const ms = elapsedSince(start);
-          assert.equal(response.status, 503, value);
-          assert.equal(response.headers.get('retry-after'), value);
-          assert.equal(await response.text(), 'come back later');
-          assert.equal(server.hits(path), 1, value);
-          assert.ok(ms < 500, `${value}: took ${ms.toFixed(0)} ms`);
-        }
-      } finally {
-        await rfetch.close();
+      await using rfetch = rfetchWith({ maxDelayMs: 1_000 });
+      for (const value of ['120', new Date(Date.now() + 3_600_000).toUTCString()]) {
+        const path = fresh('ra-too-long');
+        server.route(path, [respond(503, 'come back later', { 'retry-after': value }), respond(200)]);
+        const start = performance.now();
+        const response = await rfetch(`${server.url}${path}`);
+        const ms = elapsedSince(start);
+        assert.equal(response.status, 503, value);
+        assert.equal(response.headers.get('retry-after'), value);
+        assert.equal(await response.text(), 'come back later');
+        assert.equal(server.hits(path), 1, value);
+        assert.ok(ms < 500, `${value}: took ${ms.toFixed(0)} ms`);
       }
     });
 
     it('garbage, negative, fractional and absurd values neither throw nor wait', async () => {
-      const rfetch = rfetchWith({ maxDelayMs: 2_000 });
+      await using rfetch = rfetchWith({ maxDelayMs: 2_000 });
       const garbage = [
         'soon',
         '-5',
@@ -235,44 +211,36 @@ describe('retry policies', () => {
         'Wed, 99 Foo 2020 99:99:99 GMT',
         'Thu, garbage',
       ];
-      try {
-        for (const value of garbage) {
-          const path = fresh('ra-garbage');
-          server.route(path, [respond(503, 'busy', { 'retry-after': value }), respond(200)]);
-          const outcome = await settle(rfetch(`${server.url}${path}`), 2_000);
-          assert.equal(outcome.status, 'fulfilled', `${JSON.stringify(value)}: ${outcome.status}`);
-          // Unreadable: the computed backoff (10 ms) applies.
-          assert.equal(server.hits(path), 2, JSON.stringify(value));
-          assert.ok(outcome.ms < 500, `${JSON.stringify(value)} took ${outcome.ms.toFixed(0)} ms`);
-        }
-        for (const value of ['9'.repeat(40), 'Fri, 31 Dec 9999 23:59:59 GMT']) {
-          const path = fresh('ra-absurd');
-          server.route(path, [respond(503, 'busy', { 'retry-after': value }), respond(200)]);
-          const outcome = await settle(rfetch(`${server.url}${path}`), 2_000);
-          assert.equal(outcome.status, 'fulfilled', `${value}: ${outcome.status}`);
-          assert.equal(server.hits(path), 1, `${value}: far beyond maxDelayMs, so not waited for`);
-          assert.ok(outcome.ms < 500, `${value} took ${outcome.ms.toFixed(0)} ms`);
-        }
-      } finally {
-        await rfetch.close();
+      for (const value of garbage) {
+        const path = fresh('ra-garbage');
+        server.route(path, [respond(503, 'busy', { 'retry-after': value }), respond(200)]);
+        const outcome = await settle(rfetch(`${server.url}${path}`), 2_000);
+        assert.equal(outcome.status, 'fulfilled', `${JSON.stringify(value)}: ${outcome.status}`);
+        // Unreadable: the computed backoff (10 ms) applies.
+        assert.equal(server.hits(path), 2, JSON.stringify(value));
+        assert.ok(outcome.ms < 500, `${JSON.stringify(value)} took ${outcome.ms.toFixed(0)} ms`);
+      }
+      for (const value of ['9'.repeat(40), 'Fri, 31 Dec 9999 23:59:59 GMT']) {
+        const path = fresh('ra-absurd');
+        server.route(path, [respond(503, 'busy', { 'retry-after': value }), respond(200)]);
+        const outcome = await settle(rfetch(`${server.url}${path}`), 2_000);
+        assert.equal(outcome.status, 'fulfilled', `${value}: ${outcome.status}`);
+        assert.equal(server.hits(path), 1, `${value}: far beyond maxDelayMs, so not waited for`);
+        assert.ok(outcome.ms < 500, `${value} took ${outcome.ms.toFixed(0)} ms`);
       }
     });
 
     it('a Retry-After beyond the deadline is not waited for: the call ends before its deadline', async () => {
       const path = fresh('ra-deadline');
       server.route(path, [respond(503, 'busy', { 'retry-after': '2' }), respond(200)]);
-      const rfetch = rfetchWith();
-      try {
-        const outcome = await settle(
-          rfetch(`${server.url}${path}`, { resilience: { timeout: { deadlineMs: 600 } } }),
-          3_000,
-        );
-        assert.notEqual(outcome.status, 'pending');
-        assert.ok(outcome.ms < 600, `settled after ${outcome.ms.toFixed(0)} ms`);
-        assert.equal(server.hits(path), 1);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith();
+      const outcome = await settle(
+        rfetch(`${server.url}${path}`, { resilience: { timeout: { deadlineMs: 600 } } }),
+        3_000,
+      );
+      assert.notEqual(outcome.status, 'pending');
+      assert.ok(outcome.ms < 600, `settled after ${outcome.ms.toFixed(0)} ms`);
+      assert.equal(server.hits(path), 1);
     });
 
     it('an RFC 850 HTTP-date (an obsolete form recipients must accept) is waited for', async () => {
@@ -292,14 +260,10 @@ describe('retry policies', () => {
         )}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())} GMT`;
         return respond(503, 'busy', { 'retry-after': value });
       });
-      const rfetch = rfetchWith();
-      try {
-        assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
-        const [gap = 0] = server.gaps(path);
-        assert.ok(gap >= expected - 20, `gap ${gap.toFixed(0)}, date ${expected} ms ahead`);
-      } finally {
-        await rfetch.close();
-      }
+      await using rfetch = rfetchWith();
+      assert.equal((await rfetch(`${server.url}${path}`)).status, 200);
+      const [gap = 0] = server.gaps(path);
+      assert.ok(gap >= expected - 20, `gap ${gap.toFixed(0)}, date ${expected} ms ahead`);
     });
 
     it('an asctime HTTP-date is read as GMT, whatever the local time zone', async () => {
