@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../helpers/child.ts';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const hosts = ['llm', 'payments', 'speech'] as const;
 
 interface RunResult {

@@ -19,7 +19,6 @@ import { parse, stringify } from 'yaml';
 import { repoRoot } from '../helpers/child.ts';
 import {
   exposedNames,
-  freePort,
   metricNamesIn,
   type PromAlert,
   type RunningApp,
@@ -29,6 +28,7 @@ import {
   waitFor,
 } from '../helpers/ops.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { freePort } from '../helpers/server.ts';
 
 const ops = join(repoRoot, 'examples/ops');
 

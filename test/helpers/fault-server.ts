@@ -98,6 +98,8 @@ export interface FaultServer {
   /** Resolves when no socket is open; rejects after `timeoutMs`. */
   socketsClosed(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /** close(), for `await using server = await startFaultServer()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -281,6 +283,15 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
+  const close = (): Promise<void> => {
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    for (const timer of idleTimers.values()) clearTimeout(timer);
+    idleTimers.clear();
+    for (const socket of open) socket.destroy();
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -333,14 +344,8 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
         });
       });
     },
-    close() {
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      for (const timer of idleTimers.values()) clearTimeout(timer);
-      idleTimers.clear();
-      for (const socket of open) socket.destroy();
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
+    // An arrow, not close.bind(): Node 24's `await using` refuses a bound function as the disposer.
+    [Symbol.asyncDispose]: () => close(),
   };
 }

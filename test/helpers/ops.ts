@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './child.ts';
+import { freePort } from './server.ts';
 
 const run = promisify(execFile);
 
@@ -49,16 +49,6 @@ export async function runTool(file: string, args: string[], timeoutMs = 30_000):
     const e = error as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
-}
-
-/** A loopback port free right now (Prometheus and the app's exporter need a number in their config). */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
 }
 
 /** Polls `probe` until it returns a value other than undefined; rejects with `what` after `timeoutMs`. */

@@ -1,6 +1,7 @@
 /** A real node:http server on 127.0.0.1:0 for tests, with socket bookkeeping. */
+import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 
 export interface TestServer {
   readonly url: string;
@@ -15,6 +16,8 @@ export interface TestServer {
   /** Resolves when every open socket has closed (or after `timeoutMs`, rejecting). */
   socketsClosed(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /** close(), for `await using server = await startServer(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export async function startServer(
@@ -41,6 +44,10 @@ export async function startServer(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const close = (): Promise<void> => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -64,23 +71,20 @@ export async function startServer(
         });
       });
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
+    // An arrow, not close.bind(): Node 24's `await using` refuses a bound function as the disposer.
+    [Symbol.asyncDispose]: () => close(),
   };
 }
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The error's `cause` chain as an array, outermost first. */
-export function causes(error: unknown): unknown[] {
-  const out: unknown[] = [];
-  let current = error;
-  while (current !== undefined && current !== null && out.length < 10) {
-    out.push(current);
-    current = (current as { cause?: unknown }).cause;
-  }
-  return out;
+/** A loopback port free right now (bound on port 0, then closed), for configs that need a number. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
