@@ -23,7 +23,8 @@ const results = await Promise.all(
 );
 console.log(`fetched ${results.length} resources: ${JSON.stringify(results)}`);
 
-// Only to show what happened: resilient-fetch's fetch is named `resilientFetch` and has close()/stats().
+// Only to show what happened: resilient-fetch's fetch is named `fetch` (as the global one is), and it
+// has close()/stats().
 const current = globalThis.fetch as typeof fetch & {
   close?: unknown;
   stats?: () => { pools: object; hosts: Record<string, { circuit: string }> };

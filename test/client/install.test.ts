@@ -111,7 +111,7 @@ describe('resilient-fetch/register', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.stdout.trim().split('\n'), [
       'seen /from-child',
-      'resilientFetch function',
+      'fetch function',
       JSON.stringify([server.url]),
     ]);
   });

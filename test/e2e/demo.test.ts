@@ -398,7 +398,7 @@ describe('examples', { concurrency: true }, () => {
     });
     assertExitedByItself(result, 10_000);
     assert.match(result.stdout, /^fetched 3 resources/m);
-    assert.match(result.stdout, /globalThis\.fetch\.name: resilientFetch; typeof fetch\.close: function/);
+    assert.match(result.stdout, /globalThis\.fetch\.name: fetch; typeof fetch\.close: function/);
     assert.match(result.stdout, /^fetch swapped by resilient-fetch: yes$/m);
     assert.match(result.stdout, /^its pools: http:\/\/127\.0\.0\.1:\d+$/m);
     assert.match(result.stdout, /^its circuits: 127\.0\.0\.1:\d+ closed$/m);

@@ -67,7 +67,7 @@ describe('the published package', () => {
       'console.log(globalThis.fetch.name, typeof globalThis.fetch.close)',
     ]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), 'resilientFetch function');
+    assert.equal(result.stdout.trim(), 'fetch function');
   });
 
   it('ships declarations an app type-checks against', async () => {

@@ -10,7 +10,7 @@
  * `content-type` from the body, `accept`, `accept-language`, then per hop `content-length`,
  * `sec-fetch-mode`, `user-agent`, `accept-encoding`; `host` dropped), header casing, redirects
  * (`redirect.ts`), decoding (`decode.ts`), latin1 header values, null bodies for HEAD, 101/204/205/304,
- * the errors and aborts (`exchange.ts`). The contract test (test/contract.test.ts) holds this transport
+ * the errors and aborts (`exchange.ts`). The contract test (test/transport/contract.test.ts) holds this transport
  * to Node's fetch case by case.
  */
 import type { OutboundRequest, Transport } from '../types.ts';
