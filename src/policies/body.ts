@@ -54,6 +54,9 @@ export function prepareBody(
 ): PreparedBody | Promise<PreparedBody> {
   const body = init.body;
   const request = input instanceof Request ? input : undefined;
+  // Serialised once, whether the call may retry or not: on a 307/308 Node's fetch would extract it again
+  // with a new boundary under the Content-Type it already sent.
+  if (body instanceof FormData) return serialiseForm(init, body, request);
   if (!retryable) return once(init);
   if (body === undefined || body === null) {
     if (request?.body) return bufferStream(init, request.body, bufferBodyBytes);
@@ -64,7 +67,6 @@ export function prepareBody(
     // Copied when the call was made (transport/bytes.ts, snapshotBytes), unless shared or detached.
     return isShared(body) ? fixed({ ...init, body: copyBytes(body) }) : fixed(init);
   }
-  if (body instanceof FormData) return serialiseForm(init, body, request);
   if (isStreamLike(body)) {
     const stream =
       body instanceof ReadableStream ? body : ReadableStream.from(body as AsyncIterable<unknown>);

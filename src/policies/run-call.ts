@@ -77,8 +77,9 @@ export async function runCall(
   policy: HostPolicy,
   verdict: Verdict,
 ): Promise<Response> {
-  // Native fetch rejects an already-aborted call with the reason, whatever the host's state.
-  if (call.signal?.aborted) throw call.signal.reason;
+  // An already-aborted call goes to the transport as it is, whatever the host's state: as fetch does, it
+  // checks the input first, then rejects with the reason and cancels a stream body with it.
+  if (call.signal?.aborted) return env.transport({ input: call.input, init: call.init, signal: call.signal });
   const breaker = host.breaker;
   if (!breaker) return retryLoop(env, call, host, policy);
   const admission = breaker.enter();

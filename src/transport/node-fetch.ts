@@ -8,6 +8,7 @@
 // `nativeFetch` below and the slot's snapshot are taken.
 import '../dispatch/global.ts';
 import { tapDispatcher } from '../dispatch/peers.ts';
+import { openEndedBlobRange } from './blob-range.ts';
 import type { FetchInit, Transport } from './types.ts';
 
 /**
@@ -19,6 +20,8 @@ export const nativeFetch: typeof fetch = globalThis.fetch;
 /** A transport over Node's own fetch. */
 export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch): Transport {
   return (request) => {
+    const blob = openEndedBlobRange(request.input, request.init);
+    if (blob !== undefined) return blob;
     const { peer, abort, signal } = request;
     let { init } = request;
     // Node's fetch takes one signal: the caller's and the attempt's, combined. (A `signal` left in the

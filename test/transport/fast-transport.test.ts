@@ -152,7 +152,7 @@ describe('fast transport', () => {
     assert.ok(server.seen.some((r) => r.rawHeaders.includes('X-Case')));
   });
 
-  it('hands to Node fetch what it does not reproduce: Request, Headers, FormData, streams, Blob, other redirect modes', async () => {
+  it('hands to Node fetch what it does not reproduce: Request, Headers, FormData, a stream without duplex, Blob, other redirect modes', async () => {
     await using server = await startEcho();
     const before = rfetch.stats().sent;
     const stream = new ReadableStream({
@@ -167,7 +167,12 @@ describe('fast transport', () => {
       rfetch(new Request(`${server.origin}/r`)),
       rfetch(`${server.origin}/h`, { headers: new Headers({ 'x-a': '1' }) }),
       rfetch(`${server.origin}/f`, { method: 'POST', body: form }),
-      rfetch(`${server.origin}/s`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit),
+      rfetch(`${server.origin}/s`, {
+        method: 'POST',
+        body: stream,
+        duplex: 'half',
+        headers: { 'content-length': '1' },
+      } as RequestInit),
       rfetch(`${server.origin}/b`, { method: 'POST', body: new Blob(['b']) }),
       rfetch(`${server.origin}/m`, { redirect: 'manual' }),
       rfetch(`${server.origin}/c`, { cache: 'no-store' }),
@@ -177,6 +182,32 @@ describe('fast transport', () => {
     const after = rfetch.stats().sent;
     assert.equal(after.fetch - before.fetch, calls.length);
     assert.equal(after.fast - before.fast, 0);
+  });
+
+  it('sends a ReadableStream body (duplex: half) itself, chunked, as it is read', async () => {
+    await using server = await startEcho();
+    const before = rfetch.stats().sent;
+    let pulls = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        pulls++;
+        if (pulls <= 3) c.enqueue(new TextEncoder().encode(`part${pulls};`));
+        else c.close();
+      },
+    });
+    const res = await rfetch(`${server.origin}/stream`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(await res.text(), 'echo POST /stream');
+    const after = rfetch.stats().sent;
+    assert.equal(after.fast - before.fast, 1);
+    assert.equal(after.fetch - before.fetch, 0);
+    const seen = server.seen.find((r) => r.url === '/stream');
+    assert.equal(seen?.body, 'part1;part2;part3;');
+    const names = (seen?.rawHeaders ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    assert.ok(names.includes('transfer-encoding') && !names.includes('content-length'));
   });
 
   for (const path of ['/zstd', '/gzip-then-br', '/split-coding', '/unknown-coding', '/six-codings']) {

@@ -36,6 +36,57 @@ const zstd = zlib as unknown as {
   constants: Record<string, number>;
 };
 
+/** Where a decoder chain delivers: its output, its end, its error. */
+export interface DecodedSink {
+  /** Decoded bytes; false to pause the chain. */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  error(error: Error): void;
+}
+
+/**
+ * A body's decoder chain: written to first, read from last, its output going to `sink`. Writes that
+ * fill the first decoder pause undici until it drains; a pull resumes the last one.
+ */
+export class DecoderChain {
+  readonly #first: Transform;
+  readonly #last: Transform;
+  readonly #all: Transform[];
+
+  constructor(decoders: Transform[], sink: DecodedSink) {
+    this.#all = decoders;
+    this.#first = decoders[0] as Transform;
+    let last = this.#first;
+    for (let i = 1; i < decoders.length; i++) last = last.pipe(decoders[i] as Transform);
+    this.#last = last;
+    for (const decoder of decoders) decoder.on('error', (error: Error) => sink.error(error));
+    last.on('data', (data: Buffer) => {
+      if (!sink.data(data)) last.pause();
+    });
+    last.on('end', () => sink.end());
+  }
+
+  /** Writes encoded bytes; false when undici must pause until `onDrain` runs. */
+  write(chunk: Buffer, onDrain: () => void): boolean {
+    if (this.#first.write(chunk)) return true;
+    this.#first.once('drain', onDrain);
+    return false;
+  }
+
+  /** No more encoded bytes: the last decoder's 'end' ends the body. */
+  end(): void {
+    this.#first.end();
+  }
+
+  resume(): void {
+    this.#last.resume();
+  }
+
+  destroy(): void {
+    for (const decoder of this.#all) decoder.destroy();
+  }
+}
+
 /** The decoders for a content-encoding, the last coding applied first; [] when a coding is unknown. */
 export function decodersFor(contentEncoding: string): Transform[] | Error {
   const codings = contentEncoding.toLowerCase().split(',');

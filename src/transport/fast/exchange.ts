@@ -6,14 +6,14 @@
  * after; `TypeError('fetch failed', { cause })` before the headers, `TypeError('terminated', { cause })`
  * for a body cut short.
  */
-import type { Transform } from 'node:stream';
 import { fetchFailed } from '../../errors.ts';
-import { decodersFor } from './decode.ts';
+import { DecoderChain, decodersFor } from './decode.ts';
 import { Hop, type HopSink } from './hop.ts';
-import { type Dispatcher, type Plan, wireHeaders } from './plan.ts';
+import { type Dispatcher, dispatchOptions, type Plan } from './plan.ts';
 import { followRedirect } from './redirect.ts';
 import {
   adopt,
+  cancelUnclaimed,
   createResponse,
   nullBodyStatuses,
   readHeaders,
@@ -21,6 +21,7 @@ import {
   urlWithoutFragment,
 } from './response.ts';
 import { hubOf, type SignalHub } from './signal-hub.ts';
+import { Upload } from './upload.ts';
 
 /** How many body bytes the stream queues before undici is paused. */
 const bodyHighWaterMark = 65_536;
@@ -42,7 +43,7 @@ export class Exchange implements HopSink {
   #resume: (() => void) | undefined;
   #paused = false;
   /** The decoders of an encoded body: written to first, read from last. */
-  #decoders: Transform[] | undefined;
+  #decoders: DecoderChain | undefined;
   /** A body nobody sees (HEAD, null-body status): its bytes are read and dropped. */
   #dump = false;
   /** The caller's signal's hub, while this exchange listens to it. */
@@ -51,6 +52,12 @@ export class Exchange implements HopSink {
   #watched = false;
   /** Every byte arrived; the body closes once the reader has taken the queued ones (see `#close`). */
   #closing = false;
+  /** The status the Response was given (0 until then): its timing entry is marked with it. */
+  #status = 0;
+  /** The reader of a stream body being sent: an abort cancels it with the reason, as fetch does. */
+  #upload: Upload | undefined;
+  /** The body's stream, for the garbage-collection rule (see `collected`). */
+  #stream: ReadableStream<Uint8Array> | undefined;
   /** Why the exchange was aborted, for a hop that connects after that. */
   #reason: unknown = undefined;
 
@@ -76,13 +83,9 @@ export class Exchange implements HopSink {
   send(): void {
     if (this.#done) return;
     const plan = this.#plan;
-    const url = plan.url;
-    const path = url.pathname + url.search;
-    const trailingQuestionMark =
-      url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === '?';
     this.#abort = undefined;
     this.#sent.fast++;
-    const hop = new Hop(this, plan.peer);
+    const hop = new Hop(this, plan.peer, plan.timing);
     // Under the total cap, a free slot is taken here and freed by the hop itself (no wrapping handler);
     // otherwise the cap's dispatcher queues the request.
     const slots = plan.dispatcher.slots;
@@ -92,22 +95,23 @@ export class Exchange implements HopSink {
       dispatcher = slots.inner as Pick<Dispatcher, 'dispatch'>;
     }
     try {
-      dispatcher.dispatch(
-        {
-          origin: url.origin,
-          path: trailingQuestionMark ? `${path}?` : path,
-          method: plan.method,
-          headers: wireHeaders(plan),
-          body: plan.body === null ? null : plan.body.bytes,
-        },
-        hop,
-      );
+      dispatcher.dispatch(dispatchOptions(plan, this.#bodyToSend()), hop);
     } catch (error) {
       hop.onError(error as Error);
     }
   }
 
+  /** The hop's body: none, the bytes, or the caller's stream, read as undici writes it. */
+  #bodyToSend(): Buffer | AsyncIterable<unknown> | null {
+    const body = this.#plan.body;
+    if (body === null) return null;
+    if (body.stream === undefined) return body.bytes;
+    this.#upload = new Upload(body.stream);
+    return this.#upload.chunks();
+  }
+
   connect(abort: (reason?: unknown) => void): void {
+    this.#plan.timing.requestSent();
     if (this.#done) abort(this.#reason);
     else this.#abort = abort;
   }
@@ -125,7 +129,7 @@ export class Exchange implements HopSink {
     else {
       if (encoding !== undefined && !this.#decodeAs(encoding)) return true;
       this.#resume = resume;
-      body = this.#openBody();
+      body = this.#stream = this.#openBody();
     }
     let response: Response;
     try {
@@ -134,6 +138,7 @@ export class Exchange implements HopSink {
       this.#fail(fetchFailed(error));
       return true;
     }
+    this.#status = status;
     this.#respond(response);
     return true;
   }
@@ -142,16 +147,15 @@ export class Exchange implements HopSink {
     if (this.#dump || this.#done) return true;
     const decoders = this.#decoders;
     if (decoders === undefined) return this.#enqueue(chunk);
-    if ((decoders[0] as Transform).write(chunk)) return true;
+    if (decoders.write(chunk, () => this.#pull())) return true;
     this.#paused = true;
-    (decoders[0] as Transform).once('drain', () => this.#pull());
     return false;
   }
 
   complete(): void {
     if (this.#done) return;
     if (this.#decoders !== undefined) {
-      (this.#decoders[0] as Transform).end(); // the last decoder's 'end' closes the body
+      this.#decoders.end(); // the last decoder's 'end' closes the body
       return;
     }
     this.#done = true;
@@ -161,7 +165,7 @@ export class Exchange implements HopSink {
   error(error: Error): void {
     if (this.#done) return;
     this.#done = true;
-    this.#destroyDecoders();
+    this.#decoders?.destroy();
     if (!this.#settled) this.#fail(fetchFailed(error));
     else this.#errorBody(new TypeError('terminated', { cause: error }));
   }
@@ -186,11 +190,11 @@ export class Exchange implements HopSink {
     const plan = this.#plan;
     adopt(response, urlWithoutFragment(plan.url), plan.redirects > 0, plan.cors ? 'cors' : 'basic');
     this.#settled = true;
-    if (this.#dump) this.#detach();
     // A body nobody reads and nobody holds would keep its connection (and its slot under the total cap)
     // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected. Registered
     // after the bytes undici already holds have been handed over (a microtask): a small body has then
     // usually ended, and needs no registration (which costs more than the check).
+    if (this.#dump) this.#finished();
     else this.#watchSoon(response);
     const resolve = this.#resolve;
     this.#resolve = this.#reject = undefined;
@@ -203,6 +207,7 @@ export class Exchange implements HopSink {
     if (controller === undefined) return true;
     // A copy: undici's chunk may share its memory, and a byte stream takes over the buffer it is given.
     if (chunk.byteLength > 0) controller.enqueue(new Uint8Array(chunk));
+    this.#plan.timing.decodedBodySize += chunk.byteLength;
     if ((controller.desiredSize ?? 0) > 0) return true;
     this.#paused = true;
     return false;
@@ -210,13 +215,18 @@ export class Exchange implements HopSink {
 
   #pull(): void {
     if (this.#closing) {
-      if ((this.#controller?.desiredSize ?? 0) >= bodyHighWaterMark) this.#closeNow();
+      // The reader has taken every byte: the body ends, a microtask later, as fetch's body ends on the
+      // read that finds nothing more (an abort made right after that read still errors it).
+      if ((this.#controller?.desiredSize ?? 0) >= bodyHighWaterMark) {
+        queueMicrotask(() => {
+          if (this.#closing) this.#closeNow();
+        });
+      }
       return;
     }
     if (!this.#paused || this.#done) return;
     this.#paused = false;
-    const decoders = this.#decoders;
-    if (decoders !== undefined) (decoders[decoders.length - 1] as Transform).resume();
+    this.#decoders?.resume();
     this.#resume?.();
   }
 
@@ -227,30 +237,23 @@ export class Exchange implements HopSink {
       this.#fail(fetchFailed(decoders));
       return false;
     }
-    if (decoders.length > 0) this.#decode(decoders);
+    if (decoders.length === 0) return true;
+    this.#decoders = new DecoderChain(decoders, {
+      data: (chunk) => this.#enqueue(chunk),
+      end: () => {
+        if (this.#done) return;
+        this.#done = true;
+        this.#close();
+      },
+      error: (error) => {
+        if (this.#done) return;
+        this.#done = true;
+        this.#abort?.(error);
+        this.#decoders?.destroy();
+        this.#errorBody(new TypeError('terminated', { cause: error }));
+      },
+    });
     return true;
-  }
-
-  #decode(decoders: Transform[]): void {
-    this.#decoders = decoders;
-    let last = decoders[0] as Transform;
-    for (let i = 1; i < decoders.length; i++) last = last.pipe(decoders[i] as Transform);
-    const fail = (error: Error) => {
-      if (this.#done) return;
-      this.#done = true;
-      this.#abort?.(error);
-      this.#destroyDecoders();
-      this.#errorBody(new TypeError('terminated', { cause: error }));
-    };
-    for (const decoder of decoders) decoder.on('error', fail);
-    last.on('data', (data: Buffer) => {
-      if (!this.#enqueue(data)) last.pause();
-    });
-    last.on('end', () => {
-      if (this.#done) return;
-      this.#done = true;
-      this.#close();
-    });
   }
 
   #redirect(status: number, location: string): void {
@@ -283,7 +286,6 @@ export class Exchange implements HopSink {
   }
 
   #closeNow(): void {
-    this.#closing = false;
     this.#unwatch();
     try {
       this.#controller?.close();
@@ -291,13 +293,22 @@ export class Exchange implements HopSink {
     } catch {
       // The reader cancelled the body first.
     }
-    this.#detach();
+    this.#finished();
   }
 
-  #errorBody(error: unknown): void {
+  /**
+   * The body is finished with (read to its end, cancelled, errored) or there is none: nothing of it is
+   * watched any more, and fetch's timing entry is marked.
+   */
+  #finished(): void {
     this.#closing = false;
     this.#detach();
     this.#unwatch();
+    if (this.#status !== 0) this.#plan.timing.mark(this.#plan.requestedHref, this.#status);
+  }
+
+  #errorBody(error: unknown): void {
+    this.#finished();
     try {
       this.#controller?.error(error);
     } catch {
@@ -308,7 +319,7 @@ export class Exchange implements HopSink {
   /** Rejects the call (before its Response) and ends the hop in flight. */
   #fail(error: unknown): void {
     this.#done = true;
-    this.#destroyDecoders();
+    this.#decoders?.destroy();
     this.#abort?.(error);
     this.#detach();
     if (!this.#settled) this.#rejectWith(error);
@@ -344,22 +355,24 @@ export class Exchange implements HopSink {
 
   /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
   collected(): void {
-    this.#cancel(new DOMException('Response object has been garbage collected', 'AbortError'));
+    const reason = new DOMException('Response object has been garbage collected', 'AbortError');
+    // Through the stream (which runs our cancel), by fetch's rule; a null body has none to cancel.
+    if (this.#stream === undefined) this.#cancel(reason);
+    else cancelUnclaimed(this.#stream, reason);
   }
 
   /** The reader cancelled the body: the connection is ended, as fetch ends it. */
   #cancel(reason: unknown): void {
-    this.#closing = false;
-    this.#detach();
-    this.#unwatch();
+    this.#finished();
     if (this.#done) return;
     this.#done = true;
-    this.#destroyDecoders();
+    this.#decoders?.destroy();
     this.#abort?.(reason ?? new DOMException('The operation was aborted.', 'AbortError'));
   }
 
   /** The caller's signal or the attempt aborted: a rejection with its reason, or the body errors with it. */
   aborted(reason: unknown): void {
+    this.#upload?.cancel(reason);
     if (this.#closing) {
       // Arrived whole, not yet read: the body errors, as fetch errors it.
       this.#errorBody(reason);
@@ -370,13 +383,9 @@ export class Exchange implements HopSink {
     this.#reason = reason;
     this.#detach();
     this.#abort?.(reason);
-    this.#destroyDecoders();
+    this.#decoders?.destroy();
     if (!this.#settled) this.#rejectWith(reason);
     else this.#errorBody(reason);
-  }
-
-  #destroyDecoders(): void {
-    if (this.#decoders !== undefined) for (const decoder of this.#decoders) decoder.destroy();
   }
 
   #detach(): void {

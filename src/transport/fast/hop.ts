@@ -4,6 +4,7 @@
  */
 import type { Peer } from '../../dispatch/peers.ts';
 import type { Slots } from '../../dispatch/queue.ts';
+import type { ResourceTiming } from './timing.ts';
 
 /** The legacy (undici 7 core) handler interface that Node's bundled undici calls natively. */
 export interface Handler {
@@ -25,6 +26,7 @@ export interface HopSink {
 
 export class Hop implements Handler {
   readonly #sink: HopSink;
+  readonly #timing: ResourceTiming;
   /** A redirect being followed: the rest of this hop (its body) is ignored. */
   followed = false;
   /** Where telemetry wants this request's connection noted (src/dispatch/peers.ts). */
@@ -32,9 +34,10 @@ export class Hop implements Handler {
   /** The total cap's slot this request holds directly, freed when it ends. */
   slots: Slots | undefined = undefined;
 
-  constructor(sink: HopSink, peer: Peer | undefined) {
+  constructor(sink: HopSink, peer: Peer | undefined, timing: ResourceTiming) {
     this.#sink = sink;
     this.peer = peer;
+    this.#timing = timing;
   }
   onConnect(abort: (reason?: unknown) => void): void {
     this.#sink.connect(abort);
@@ -43,7 +46,12 @@ export class Hop implements Handler {
     return this.#sink.headers(this, status, rawHeaders, resume, statusText);
   }
   onData(chunk: Buffer): boolean {
+    // Every hop's bytes, a redirect's included, as fetch counts `encodedBodySize`.
+    this.#timing.encodedBodySize += chunk.length;
     return this.followed || this.#sink.data(chunk);
+  }
+  onResponseStarted(): void {
+    this.#timing.finalNetworkResponseStartTime = performance.now();
   }
   onComplete(): void {
     this.#release();

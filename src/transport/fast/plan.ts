@@ -5,11 +5,12 @@
  * Which requests: a string input with an http(s) URL and no credentials; an init with at most `body`,
  * `headers`, `method`, `redirect: 'follow'` (and our pools as `dispatcher`); a method fetch would send
  * as is or normalise (DELETE, GET, HEAD, OPTIONS, POST, PUT in any case, PATCH); a body that is a string,
- * bytes, or URLSearchParams; headers given as an array of pairs or a plain record (not a `Headers`
+ * bytes, URLSearchParams, or a `ReadableStream` with `duplex: 'half'` (sent as it is read); headers given as an array of pairs or a plain record (not a `Headers`
  * object, whose names' casing only fetch can read), every name and value valid, and none of the headers
  * that make Node's fetch change the request itself (`range`, conditional `if-*` headers). Anything else,
  * including anything fetch would reject, goes to Node's fetch, which then rejects it with its own error.
  */
+import { Readable } from 'node:stream';
 import type { Peer } from '../../dispatch/peers.ts';
 import type { Slots } from '../../dispatch/queue.ts';
 import type { AttemptAbort } from '../attempt-abort.ts';
@@ -17,13 +18,15 @@ import { viewBytes } from '../bytes.ts';
 import { isPlainRecord } from '../request-shape.ts';
 import type { OutboundRequest } from '../types.ts';
 import type { Handler } from './hop.ts';
+import { ResourceTiming } from './timing.ts';
 
 export interface DispatchOptions {
   readonly origin: string;
   readonly path: string;
   readonly method: string;
   readonly headers: Record<string, string>;
-  readonly body: Buffer | null;
+  /** Bytes, or a caller's stream as an async iterable (undici writes each chunk once the socket drains). */
+  readonly body: Buffer | AsyncIterable<unknown> | null;
 }
 
 export interface Dispatcher {
@@ -104,11 +107,18 @@ function callerHeaders(headers: unknown): HeaderList | undefined {
 }
 
 export interface Body {
+  /** The bytes (none for a stream). */
   readonly bytes: Buffer;
   readonly contentType: string | undefined;
+  /** A caller's `ReadableStream` (with `duplex: 'half'`), sent as it is read, never whole in memory. */
+  readonly stream: ReadableStream<unknown> | undefined;
 }
 
+/** Node's check of a web stream (typed for Node streams only). */
+export const isDisturbed = (stream: ReadableStream): boolean => Readable.isDisturbed(stream as never);
+
 const noBody: Body | null = null;
+const noBytes = Buffer.alloc(0);
 
 /**
  * The body as fetch would extract it; undefined to fall back. Bytes are used in place, not copied again:
@@ -116,16 +126,24 @@ const noBody: Body | null = null;
  */
 function bodyOf(body: unknown): Body | null | undefined {
   if (body === undefined || body === null) return noBody;
-  if (typeof body === 'string')
-    return { bytes: Buffer.from(body, 'utf8'), contentType: 'text/plain;charset=UTF-8' };
+  if (typeof body === 'string') {
+    return { bytes: Buffer.from(body, 'utf8'), contentType: 'text/plain;charset=UTF-8', stream: undefined };
+  }
   if (body instanceof URLSearchParams) {
     return {
       bytes: Buffer.from(body.toString(), 'utf8'),
       contentType: 'application/x-www-form-urlencoded;charset=UTF-8',
+      stream: undefined,
     };
   }
+  // fetch refuses a locked or disturbed stream: left to it.
+  if (body instanceof ReadableStream) {
+    return body.locked || isDisturbed(body)
+      ? undefined
+      : { bytes: noBytes, contentType: undefined, stream: body };
+  }
   const bytes = viewBytes(body);
-  return bytes === undefined ? undefined : { bytes, contentType: undefined };
+  return bytes === undefined ? undefined : { bytes, contentType: undefined, stream: undefined };
 }
 
 export interface Plan {
@@ -146,6 +164,10 @@ export interface Plan {
   cors: boolean;
   readonly onRedirect: OutboundRequest['onRedirect'];
   readonly peer: Peer | undefined;
+  /** The request's `PerformanceResourceTiming`, filled as the exchange goes. */
+  readonly timing: ResourceTiming;
+  /** The URL the timing entry is named by: the one requested, fragment included. */
+  readonly requestedHref: string;
 }
 
 /** The URL of a string input fetch would send as given, or undefined to fall back. */
@@ -162,11 +184,19 @@ interface InitFields {
   body: Body | null;
   headers: HeaderList | undefined;
   dispatcher: unknown;
+  /** `duplex: 'half'` was given (required with a stream body). */
+  duplex: boolean;
 }
 
 /** The init's fields, each as fetch would read it; undefined to fall back. */
 function fieldsOf(init: Record<string, unknown>): InitFields | undefined {
-  const fields: InitFields = { method: 'GET', body: null, headers: undefined, dispatcher: undefined };
+  const fields: InitFields = {
+    method: 'GET',
+    body: null,
+    headers: undefined,
+    dispatcher: undefined,
+    duplex: false,
+  };
   for (const key in init) {
     const value = init[key];
     switch (key) {
@@ -194,6 +224,10 @@ function fieldsOf(init: Record<string, unknown>): InitFields | undefined {
       case 'dispatcher':
         fields.dispatcher = value;
         break;
+      case 'duplex':
+        if (value !== 'half') return undefined;
+        fields.duplex = true;
+        break;
       default:
         // Anything else (a `signal` that is not an AbortSignal included) only fetch can handle.
         return undefined;
@@ -211,6 +245,8 @@ export function planOf(request: OutboundRequest, isOwn: (d: unknown) => boolean)
   const { method, body } = fields;
   if (body !== null && (method === 'GET' || method === 'HEAD')) return undefined;
   const headers = fields.headers ?? new Map();
+  // A stream needs `duplex: 'half'` (fetch throws its own TypeError without it), and is sent chunked.
+  if (body?.stream !== undefined && (!fields.duplex || headers.has('content-length'))) return undefined;
   if (body?.contentType !== undefined && !headers.has('content-type')) {
     headers.set('content-type', { name: 'content-type', value: body.contentType });
   }
@@ -230,6 +266,8 @@ export function planOf(request: OutboundRequest, isOwn: (d: unknown) => boolean)
     onRedirect: request.onRedirect,
     peer: request.peer,
     cors: false,
+    timing: new ResourceTiming(),
+    requestedHref: url.href,
   };
 }
 
@@ -245,8 +283,9 @@ export function wireHeaders(plan: Plan): Record<string, string> {
   }
   // Appended per hop to a copy of the request's list, after the caller's headers.
   if (!list.has('content-length')) {
-    if (plan.body !== null) out['content-length'] = String(plan.body.bytes.length);
-    else if (plan.method === 'POST' || plan.method === 'PUT') out['content-length'] = '0';
+    if (plan.body !== null) {
+      if (plan.body.stream === undefined) out['content-length'] = String(plan.body.bytes.length);
+    } else if (plan.method === 'POST' || plan.method === 'PUT') out['content-length'] = '0';
   }
   if (!list.has('sec-fetch-mode')) out['sec-fetch-mode'] = 'cors';
   if (!list.has('user-agent')) out['user-agent'] = 'node';
@@ -254,4 +293,20 @@ export function wireHeaders(plan: Plan): Record<string, string> {
     out['accept-encoding'] = plan.url.protocol === 'https:' ? 'br, gzip, deflate' : 'gzip, deflate';
   }
   return out;
+}
+
+/** The `dispatch()` options of the plan's next hop, with its body. */
+export function dispatchOptions(plan: Plan, body: DispatchOptions['body']): DispatchOptions {
+  const url = plan.url;
+  const path = url.pathname + url.search;
+  // A URL ending in a bare '?' keeps it on the wire, as fetch sends it.
+  const trailingQuestionMark =
+    url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === '?';
+  return {
+    origin: url.origin,
+    path: trailingQuestionMark ? `${path}?` : path,
+    method: plan.method,
+    headers: wireHeaders(plan),
+    body,
+  };
 }

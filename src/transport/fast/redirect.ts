@@ -9,7 +9,7 @@ import { badPorts, type Plan } from './plan.ts';
 const requestBodyHeaders = ['content-encoding', 'content-language', 'content-location', 'content-type'];
 const crossOriginDropped = ['authorization', 'proxy-authorization', 'cookie', 'host'];
 
-const networkError = (reason: string): TypeError => fetchFailed(new Error(reason));
+const networkError = (reason?: string): TypeError => fetchFailed(new Error(reason));
 
 /** The URL a `Location` leads to from `base`, as fetch parses it; throws what fetch throws. */
 function locationUrl(location: string, base: URL): URL {
@@ -23,8 +23,8 @@ function locationUrl(location: string, base: URL): URL {
   return new URL(target, base);
 }
 
-/** Why fetch refuses to go to `next`, or undefined. Counts the redirect. */
-function refusal(plan: Plan, next: URL): TypeError | undefined {
+/** Why fetch refuses to go to `next` after a `status` response, or undefined. Counts the redirect. */
+function refusal(plan: Plan, next: URL, status: number): TypeError | undefined {
   if (next.protocol !== 'http:' && next.protocol !== 'https:') {
     return networkError('URL scheme must be a HTTP(S) scheme');
   }
@@ -36,6 +36,8 @@ function refusal(plan: Plan, next: URL): TypeError | undefined {
   if (next.username !== '' || next.password !== '') {
     return networkError('cross origin not allowed for request mode "cors"');
   }
+  // A stream body cannot be sent again: only a 303 (which drops it) is followed.
+  if (plan.body?.stream !== undefined && status !== 303) return networkError();
   return undefined;
 }
 
@@ -51,7 +53,7 @@ export function followRedirect(plan: Plan, status: number, location: string): un
     return fetchFailed(error);
   }
   if (next.hash === '' && plan.url.hash !== '') next.hash = plan.url.hash;
-  const refused = refusal(plan, next);
+  const refused = refusal(plan, next, status);
   if (refused !== undefined) return refused;
   if (
     ((status === 301 || status === 302) && plan.method === 'POST') ||
@@ -76,5 +78,6 @@ export function followRedirect(plan: Plan, status: number, location: string): un
     for (const name of Object.keys(set))
       plan.headers.set(name.toLowerCase(), { name, value: set[name] as string });
   }
+  plan.timing.redirected();
   return undefined;
 }

@@ -5,6 +5,7 @@
  * What a constructed Response cannot carry is fetch's internal URL list and response type, so `url`,
  * `redirected` and `type` are set on each Response as own read-only properties (see `adopt`).
  */
+import { isErrored, Readable } from 'node:stream';
 
 export const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 export const nullBodyStatuses = new Set([101, 204, 205, 304]);
@@ -99,6 +100,15 @@ function cloneAdopted(this: Response): Response {
     if (own !== undefined) Object.defineProperty(copy, key, own);
   }
   return copy;
+}
+
+/**
+ * Cancels the body of a Response that was garbage-collected, by the rule of Node's fetch (its stream
+ * registry): only a body nobody locked, read or errored; one being read through its reader goes on.
+ */
+export function cancelUnclaimed(stream: ReadableStream, reason: unknown): void {
+  if (stream.locked || Readable.isDisturbed(stream as never) || isErrored(stream as never)) return;
+  stream.cancel(reason).catch(() => {});
 }
 
 /** The URL a Response reports: the request's, without its fragment. */

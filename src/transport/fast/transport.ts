@@ -35,7 +35,11 @@ export function createFastTransport(
       sent.fetch++;
       return fallback(request);
     }
-    if (plan.signal?.aborted) return Promise.reject(plan.signal.reason);
+    if (plan.signal?.aborted) {
+      // As fetch: a stream body is cancelled with the reason.
+      plan.body?.stream?.cancel(plan.signal.reason).catch(() => {});
+      return Promise.reject(plan.signal.reason);
+    }
     if (plan.abort?.aborted) return Promise.reject(plan.abort.reason);
     return new Promise<Response>((resolve, reject) => new Exchange(plan, sent, resolve, reject).send());
   };

@@ -1,11 +1,10 @@
 /**
  * Drop-in fidelity, issue 13: the cases where resilientFetch and Node's fetch still differ, each run side
  * by side against a reference and compared as a user would see them. The reference is Node 24's fetch,
- * or npm undici 8's `fetch` where Node's is wrong too (items 6-9). A case that fails with today's code is
- * marked `todo` with the item it belongs to; each one was checked to fail without the mark, and every
- * case asserts what the reference did, so none can pass vacuously.
+ * or npm undici 8's `fetch` where Node's is wrong too (items 6-9). Each case was checked to fail with
+ * the code before issue 13, and every case asserts what the reference did, so none can pass vacuously.
  *
- * Run: node --test test/contract/fetch-fidelity.test.ts
+ * Run: node --test test/transport/fetch-fidelity.test.ts
  */
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
@@ -151,9 +150,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
   // -------------------------------------------------------------------------------------------------
   // 1. Identity
 
-  it('1. identity: name "fetch" and length 1, for the default instance and a created one', {
-    todo: 'issue 13 item 1: resilientFetch reads "resilientFetch"/0, an instance "resilientFetch"/2',
-  }, () => {
+  it('1. identity: name "fetch" and length 1, for the default instance and a created one', () => {
     const native = { name: nativeFetch.name, length: nativeFetch.length };
     assert.deepEqual(native, { name: 'fetch', length: 1 });
     assert.deepEqual({ name: resilientFetch.name, length: resilientFetch.length }, native);
@@ -189,26 +186,20 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
     };
   }
 
-  it('2. an already-aborted signal cancels the ReadableStream body with the reason (init body)', {
-    todo: 'issue 13 item 2: ours rejects with the reason but never cancels the stream',
-  }, async () => {
+  it('2. an already-aborted signal cancels the ReadableStream body with the reason (init body)', async () => {
     const native = await abortedWithStream(nativeFetch, 'init');
     assert.equal(native.rejectedWithReason, true);
     assert.equal(native.streamCancelledWithReason, true);
     assert.deepEqual(await abortedWithStream(rfetch, 'init'), native);
   });
 
-  it('2. an already-aborted signal cancels the ReadableStream body with the reason (Request input)', {
-    todo: 'issue 13 item 2: ours rejects with the reason but never cancels the Request body stream',
-  }, async () => {
+  it('2. an already-aborted signal cancels the ReadableStream body with the reason (Request input)', async () => {
     const native = await abortedWithStream(nativeFetch, 'request');
     assert.equal(native.streamCancelledWithReason, true);
     assert.deepEqual(await abortedWithStream(rfetch, 'request'), native);
   });
 
-  it("2. an already-aborted signal with a stream body and no duplex rejects with fetch's TypeError first", {
-    todo: 'issue 13 item 2: ours rejects with the abort reason, Node with "duplex option is required"',
-  }, async () => {
+  it("2. an already-aborted signal with a stream body and no duplex rejects with fetch's TypeError first", async () => {
     const native = await abortedWithStream(nativeFetch, 'no-duplex');
     assert.equal(native.rejectedWithReason, false);
     assert.match(JSON.stringify(native.rejection), /duplex option is required/);
@@ -257,9 +248,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
   }
 
   for (const read of ['arrayBuffer', 'text', 'reader'] as const) {
-    it(`3. aborting right after ${read}() on a body that arrived whole rejects (undici issue-1711)`, {
-      todo: 'issue 13 item 3: the queued body is read whole synchronously, the late abort errors nothing',
-    }, async () => {
+    it(`3. aborting right after ${read}() on a body that arrived whole rejects (undici issue-1711)`, async () => {
       const native = await abortRightAfterReading(nativeFetch, read);
       assert.deepEqual(native, { outcome: { rejected: 'AbortError' }, settledBeforeTimer: true });
       assert.deepEqual(await abortRightAfterReading(rfetch, read), native);
@@ -357,9 +346,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
     ['/text', { method: 'HEAD' }],
   ];
 
-  it('4. one PerformanceResourceTiming entry per fetch, field by field, in call order (fast route)', {
-    todo: 'issue 13 item 4: the fast route marks no resource timing at all',
-  }, async () => {
+  it('4. one PerformanceResourceTiming entry per fetch, field by field, in call order (fast route)', async () => {
     const native = await timingOf(nativeFetch, timedCalls);
     assert.deepEqual(
       native.map((e) => [e.name, e.responseStatus, e.encodedBodySize, e.decodedBodySize, e.redirected]),
@@ -388,9 +375,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
     assert.equal(rfetch.stats().sent.fetch, before + 1, "Node's fetch carried this call");
   });
 
-  it('4. a PerformanceObserver for "resource" entries hears of a fetch', {
-    todo: 'issue 13 item 4: on the fast route the observer waits forever',
-  }, async () => {
+  it('4. a PerformanceObserver for "resource" entries hears of a fetch', async () => {
     const observe = async (f: typeof fetch) => {
       const heard: string[] = [];
       const observer = new PerformanceObserver((list) => {
@@ -421,18 +406,19 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
    * with gc() once reading has begun (Node's fetch cancels a collected Response's body only when nobody
    * has locked or read it).
    */
+  // undici's test/fetch/pull-dont-push.js, with the garbage collection it leaves to chance made certain:
+  // the body is taken (locked) and nothing read while its Response is collected, then the socket goes.
   async function endlessThenDestroyed(f: typeof fetch) {
-    const body = await (async () => (await f(`${base}/endless`)).body as ReadableStream<Uint8Array>)();
-    await sleep(300); // nothing read: the buffers fill, the server stops writing
-    const writesWhenStalled = endlessWrites;
-    endlessSocket?.destroy();
-    const reader = body.getReader();
-    let bytes = (await reader.read()).value?.byteLength ?? 0;
+    const reader = await (async () =>
+      ((await f(`${base}/endless`)).body as ReadableStream<Uint8Array>).getReader())();
     for (let i = 0; i < 3; i++) {
       gc();
-      await sleep(10);
+      await sleep(100); // nothing read: the buffers fill, the server stops writing
     }
+    const writesWhenStalled = endlessWrites;
+    endlessSocket?.destroy();
     const consumed = (async () => {
+      let bytes = 0;
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return bytes;
@@ -451,17 +437,13 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
     };
   }
 
-  it('5. an endless body, unread, then its socket destroyed: reading it ends with "terminated" (pull-dont-push)', {
-    todo: 'issue 13 item 5: a collected Response cancels its body even while it is being read; the reader then waits forever',
-  }, async () => {
+  it('5. an endless body, unread, then its socket destroyed: reading it ends with "terminated" (pull-dont-push)', async () => {
     const native = await endlessThenDestroyed(nativeFetch);
     assert.deepEqual(native, { serverStalled: true, ended: 'error terminated' });
     assert.deepEqual(await endlessThenDestroyed(rfetch), native);
   });
 
-  it('5. a body being read through its reader keeps flowing after its Response is garbage-collected', {
-    todo: 'issue 13 item 5: the finalizer cancels a locked, disturbed body and leaves its reader pending',
-  }, async () => {
+  it('5. a body being read through its reader keeps flowing after its Response is garbage-collected', async () => {
     const run = async (f: typeof fetch) => {
       const reader = await (async () =>
         ((await f(`${base}/slow`)).body as ReadableStream<Uint8Array>).getReader())();
@@ -489,9 +471,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
   // -------------------------------------------------------------------------------------------------
   // 6. A signal shared by sequential calls
 
-  it('6. 100 sequential calls on one signal, each body read to its end, leave no abort listener on it', {
-    todo: 'issue 13 item 6: the finished body stays watched for a late abort until it is garbage-collected',
-  }, async () => {
+  it('6. 100 sequential calls on one signal, each body read to its end, leave no abort listener on it', async () => {
     const run = async (f: typeof fetch) => {
       const controller = new AbortController();
       for (let i = 0; i < 100; i++) await (await f(`${base}/text`, { signal: controller.signal })).text();
@@ -522,9 +502,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
     };
   }
 
-  it('7. blob: URLs with an open-ended Range (bytes=N-) answer 206, as undici 8 does', {
-    todo: 'issue 13 item 7: Node\'s undici 7.29 fails "bytes=N-" (null end compared as 0), ours goes there',
-  }, async () => {
+  it('7. blob: URLs with an open-ended Range (bytes=N-) answer 206, as undici 8 does', async () => {
     const url = URL.createObjectURL(new Blob(['hello world'], { type: 'text/plain' }));
     try {
       for (const range of ['bytes=6-', 'bytes=20-']) {
@@ -567,7 +545,6 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
   // 8. A streamed upload's memory
 
   it('8. a streamed 128 MiB upload keeps peak arrayBuffers below 8 MiB, as undici 8 does', {
-    todo: "issue 13 item 8: a stream body goes to Node's fetch, which tees it and keeps the whole upload",
     timeout: 60_000,
   }, async () => {
     const sink = await startServer((req, res) => {
@@ -640,9 +617,7 @@ describe('fetch fidelity (issue 13): resilientFetch observes as the reference fe
   }
 
   for (const method of ['POST', 'PUT'] as const) {
-    it(`9. a FormData ${method} re-sent on a 307 keeps the boundary its Content-Type announces`, {
-      todo: "issue 13 item 9: Node's undici 7 re-extracts the FormData with a new boundary on the redirect",
-    }, async () => {
+    it(`9. a FormData ${method} re-sent on a 307 keeps the boundary its Content-Type announces`, async () => {
       // undici 8's fetch is given its own FormData (it sends Node's global one as "[object FormData]").
       const reference = await formAfter307(undici8, Undici8FormData as unknown as typeof FormData, method);
       assert.deepEqual(reference, {
