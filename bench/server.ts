@@ -6,8 +6,8 @@
  *   GET  /64, /4096, /65536   JSON bodies of exactly that many bytes, with content-length
  *   GET  /1048576             a 1 MiB JSON body sent chunked, in 64 KiB writes (no content-length)
  *   POST /json                reads and parses the JSON body, answers 201 `{ id, received, items }`
- *   GET  /sse?events=N&intervalMs=M   text/event-stream: N events of ~100 bytes, one flushed write each,
- *                             M ms apart (the first at once), then the end of the response
+ *   GET  /sse?events=N&intervalMs=M   text/event-stream: N events of ~110 bytes, one flushed write each,
+ *                             due M ms apart (the first at once), then the end of the response
  *
  * Every response carries the headers an API behind a typical framework sends: date, content-type,
  * content-length or transfer-encoding, server, x-request-id (a fresh UUID each), cache-control, etag,
@@ -105,6 +105,12 @@ const payload = 'x'.repeat(40);
 const eventOf = (seq: number): string =>
   `id: ${seq}\nevent: tick\ndata: {"seq":${seq},"ts":${Date.now()},"payload":"${payload}"}\n\n`;
 
+/**
+ * Event `seq` is due `seq * intervalMs` after the first: the pace is held against the clock, not re-armed
+ * from each write (Node's 1 ms timers fire late, and a stream paced write-to-write would run at whatever
+ * rate the machine's load allows). A late event is written as soon as the loop is free, still one write
+ * per event.
+ */
 function serveSse(url: URL, req: IncomingMessage, res: ServerResponse): void {
   const events = Number(url.searchParams.get('events') ?? 1_000);
   const intervalMs = Number(url.searchParams.get('intervalMs') ?? 1);
@@ -112,16 +118,25 @@ function serveSse(url: URL, req: IncomingMessage, res: ServerResponse): void {
   headers['cache-control'] = 'no-cache';
   headers['x-accel-buffering'] = 'no';
   res.writeHead(200, headers);
+  const t0 = performance.now();
   let seq = 0;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
   const next = () => {
+    if (closed) return;
     res.write(eventOf(++seq));
     if (seq >= events) {
-      clearInterval(timer);
       res.end();
+      return;
     }
+    const wait = t0 + seq * intervalMs - performance.now();
+    if (wait > 0) timer = setTimeout(next, wait);
+    else setImmediate(next);
   };
-  const timer = setInterval(next, intervalMs);
-  req.on('close', () => clearInterval(timer));
+  req.on('close', () => {
+    closed = true;
+    clearTimeout(timer);
+  });
   next();
 }
 
