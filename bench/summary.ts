@@ -89,10 +89,12 @@ function targetsTable(): string {
 /** req/s vs native and CPU per call, at 16 concurrent, median of the runs. */
 function clientsTable(concurrency: number): string {
   const header = ['route', 'client', 'req/s vs native', 'CPU µs/call', 'p50 ms', 'p99 ms'];
-  const rows = routeIds.flatMap((route) =>
+  // SSE runs only at 16 streams: its rows belong to the 16-concurrent table.
+  const measured = routeIds.filter((route) => route !== 'sse' || concurrency === targetConcurrency);
+  const rows = measured.flatMap((route) =>
     (Object.keys(lineup) as (keyof typeof lineup)[]).flatMap((client) => {
       const per = runs.flatMap((r) => {
-        const cell = cellOf(r.cells, route, route === 'sse' ? targetConcurrency : concurrency);
+        const cell = cellOf(r.cells, route, concurrency);
         const s = cell && summariseCell(cell).find((c) => c.client === client && c.mode === 'per-process');
         return s ? [s] : [];
       });
