@@ -5,8 +5,9 @@
  */
 import type { Client, ClientName } from './clients.ts';
 
-export function checkStatus(status: number, name: ClientName): void {
-  if (status !== 200) throw new Error(`${name}: unexpected status ${status}`);
+/** Throws unless `status` is the one expected: a client that gets errors must not look fast. */
+export function checkStatus(status: number, name: ClientName, expected = 200): void {
+  if (status !== expected) throw new Error(`${name}: status ${status}, expected ${expected}`);
 }
 
 /** A client that GETs with `get` (a fetch) and reads the whole body. */

@@ -15,16 +15,10 @@ export interface CellConfig {
   readonly warmupMs: number;
 }
 
-/** One client's run in one round. */
-export interface Sample {
-  readonly requests: number;
-  readonly elapsedMs: number;
-  /** Bench-process CPU time (user + system) during the run, in microseconds. */
-  readonly cpuUs: number;
+/** One client's run in one round (latencies recorded at concurrency 1 only). */
+export interface Sample extends LoadSample {
   /** Server-process CPU time during the run, in microseconds. */
   readonly serverCpuUs: number;
-  /** Per-request latency in ms, recorded at concurrency 1 only. */
-  readonly latenciesMs: readonly number[];
 }
 
 export interface ClientSummary {
@@ -57,6 +51,48 @@ export interface CellResult extends Omit<CellConfig, 'warmupMs'> {
   readonly clients: readonly ClientSummary[];
 }
 
+/** What a timed load reports: requests done, wall time, this process's CPU time, latencies if asked. */
+export interface LoadSample {
+  readonly requests: number;
+  readonly elapsedMs: number;
+  /** This process's CPU time (user + system, all threads) during the load, in microseconds. */
+  readonly cpuUs: number;
+  readonly latenciesMs: readonly number[];
+}
+
+export interface LoadShape {
+  readonly concurrency: number;
+  readonly durationMs: number;
+  /** Record each call's latency (the benchmark does at concurrency 1 only). */
+  readonly withLatency: boolean;
+}
+
+/**
+ * `concurrency` loops, each starting its next call as soon as the last one settled, until `durationMs`
+ * have passed; calls in flight at the deadline are waited for and counted, and the wall time runs until
+ * the last of them ends. `call` must throw if what it read is wrong (status, size), so that a broken
+ * client cannot look fast.
+ */
+export async function runLoad(shape: LoadShape, call: () => Promise<void>): Promise<LoadSample> {
+  const latenciesMs: number[] = [];
+  let requests = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + shape.durationMs;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      await call();
+      if (shape.withLatency) latenciesMs.push(performance.now() - start);
+      requests++;
+    }
+  };
+  await Promise.all(Array.from({ length: shape.concurrency }, loop));
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { requests, elapsedMs, cpuUs: cpu.user + cpu.system, latenciesMs };
+}
+
 async function measure(
   client: Client,
   url: string,
@@ -66,28 +102,17 @@ async function measure(
 ): Promise<Sample> {
   client.beforeRun?.();
   globalThis.gc?.();
-  const withLatency = config.concurrency === 1;
-  const latenciesMs: number[] = [];
-  let requests = 0;
   const serverCpu0 = await upstream.cpuUs();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const deadline = t0 + durationMs;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const start = performance.now();
+  const load = await runLoad(
+    { concurrency: config.concurrency, durationMs, withLatency: config.concurrency === 1 },
+    async () => {
       const bytes = await client.get(url);
-      if (withLatency) latenciesMs.push(performance.now() - start);
       if (bytes !== config.size) throw new Error(`${client.name}: read ${bytes} bytes of ${config.size}`);
-      requests++;
-    }
-  };
-  await Promise.all(Array.from({ length: config.concurrency }, worker));
-  const elapsedMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
+    },
+  );
   const serverCpuUs = (await upstream.cpuUs()) - serverCpu0;
   await client.afterRun?.();
-  return { requests, elapsedMs, cpuUs: cpu.user + cpu.system, serverCpuUs, latenciesMs };
+  return { ...load, serverCpuUs };
 }
 
 const rotate = <T>(items: readonly T[], by: number): T[] => {

@@ -1,291 +1,365 @@
 /**
- * Benchmark: resilientFetch against Node's native fetch, undici 8's fetch and undici 8's request, over
- * loopback HTTP/1.1 keep-alive, for 64 B and 64 KiB bodies at 1, 16 and 64 concurrent requests.
+ * `npm run bench`: resilientFetch against Node's fetch over loopback HTTP/1.1 keep-alive, against an
+ * upstream shaped like a real API (bench/server.ts), each client in a process of its own, with the
+ * OpenTelemetry SDK wired as users wire it; the verdict on each target of issue 16 at the end.
  *
- *   npm run bench                                   full run (~2.5 min)
- *   npm run bench -- --quick                        short run (~20 s); BENCH_QUICK=1 does the same
- *   npm run bench -- --rounds 40 --json results.json
- *   npm run bench -- --cell 64x16 --client resilient --rounds 100   one cell, native vs resilientFetch
- *   npm run bench -- --otel --rounds 60             telemetry: native fetch vs resilientFetch with an
- *                                                   OpenTelemetry SDK, vs fetch + instrumentation-undici,
- *                                                   vs cockatiel around that (bench/otel.ts), 64 B x 16
+ *   npm run bench                      full run (about 10 minutes on 2 cores; see BENCHMARKS.md)
+ *   npm run bench:quick                every route and cell, a few short rounds (~1 min): a check, not figures
+ *   npm run bench -- --json out.json   every figure, every round
+ *   npm run bench -- --routes 64k --concurrency 16 --clients resilient --rounds 40
  *
- * Options: --rounds N, --duration-ms N (per client per round), --warmup-ms N (per client per cell),
- * --cell SIZExCONCURRENCY (repeatable; SIZE is 64 or 65536), --client ID (repeatable: resilient,
- * undici-fetch, undici-request, and native-undici8 which is not in the default set; native is always
- * run), --json FILE (every figure, per round too), --otel (the telemetry clients instead: resilient-otel,
- * undici-otel, cockatiel-otel, and resilient-noop which is not in the default set; only the 64x16 cell
- * unless --cell says otherwise).
+ * Processes: the coordinator (this one, idle while clients run), the upstream, a telemetry receiver
+ * (OTLP/HTTP sink and Prometheus scraper, bench/receiver.ts), one process per client (bench/worker.ts),
+ * and one more holding native fetch, resilientFetch and undici request together for the in-process
+ * comparison. Memory is measured apart, in a fresh process per client and repetition.
  *
- * The server runs in its own process, so process.cpuUsage() here counts the clients' work alone.
- * Rounds are interleaved (each round runs every client once, the order rotated each round) and medians
- * are reported, because a shared 2-core machine drifts from one second to the next. BENCHMARKS.md
- * explains how to read the output.
+ * Options:
+ *   --rounds N          rounds at 16 concurrent, where targets are judged (20; quick 2)
+ *   --side-rounds N     rounds at 1 and 64 concurrent (8; quick 2)
+ *   --sse-rounds N      rounds of the SSE cell (12; quick 2)
+ *   --duration-ms N     per client per round (250; quick 60)
+ *   --warmup-ms N       per client per cell, before the rounds (300; quick 40)
+ *   --sse-events N      events per stream (1000; quick 200), due 1 ms apart
+ *   --memory-ms N       how long each memory process reads 1 MiB bodies (2000; quick 400)
+ *   --memory-reps N     fresh processes per client for memory (3; quick 1)
+ *   --clients LIST      comma-separated ids (native, resilient, resilient-sdk, resilient-prom, native-otel,
+ *                       undici-request); native always runs, as every ratio is taken against it
+ *   --routes LIST       64, 4k, 64k, 1m, post, sse (all)
+ *   --concurrency LIST  1, 16, 64 (all; SSE always runs 16 streams, only in the 16 cell)
+ *   --no-in-process     skip the in-process comparison;  --no-memory  skip the memory processes
+ *   --json FILE         write everything measured, per round too
  */
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Client, ClientId } from './clients.ts';
-import { type CellResult, runCell } from './measure.ts';
-import type { OtelClientId, OtelSdk } from './otel.ts';
+import {
+  type CellResult,
+  compareModes,
+  judgeInfo,
+  judgeMemory,
+  judgeTargets,
+  type MemoryResult,
+  targetConcurrency,
+} from './analysis.ts';
+import {
+  type CellPlan,
+  checkSdks,
+  gcEveryMsOf,
+  runCell,
+  runMemory,
+  type SdkCheck,
+  type Services,
+  type Slot,
+  startReceiver,
+  startWorker,
+  type Worker,
+} from './coordinator.ts';
+import { type LibrarySource, staleDist } from './library.ts';
+import { type ClientId, clientIds, inProcessIds, lineup } from './lineup.ts';
 import {
   describeEnvironment,
+  describeTargets,
+  formatCells,
   formatEnvironment,
-  formatSpanCounts,
-  formatTables,
-  headline,
-  type PairedHeadline,
-  pairedHeadline,
+  formatJudgements,
+  formatMemory,
+  formatModes,
 } from './report.ts';
-import { startUpstream, type Upstream } from './upstream.ts';
-
-/** The bodies bench/server.ts serves. */
-const bodySizes = [64, 65_536];
-const concurrencies = [1, 16, 64];
-/**
- * Issue targets: the core (policies off) >= 0.95x native fetch (issue 2); all policies on >= 1.1x (issue 7,
- * stricter than issue 4's 0.9x).
- */
-const targets = { bare: 0.95, policies: 1.1 } as const;
-
-interface Cell {
-  readonly size: number;
-  readonly concurrency: number;
-}
+import { defaultSse, type RouteId, routeIds, routes } from './routes.ts';
+import { metricExportIntervalMs } from './sdk.ts';
+import { startUpstream } from './upstream.ts';
 
 interface Config {
+  readonly quick: boolean;
   readonly rounds: number;
+  readonly sideRounds: number;
+  readonly sseRounds: number;
   readonly durationMs: number;
   readonly warmupMs: number;
-  readonly cells: readonly Cell[];
-  readonly clients: readonly string[];
+  readonly sseEvents: number;
+  readonly memoryMs: number;
+  readonly memoryReps: number;
+  readonly clients: readonly ClientId[];
+  readonly routes: readonly RouteId[];
+  readonly concurrencies: readonly number[];
+  readonly inProcess: boolean;
+  readonly memory: boolean;
   readonly json: string | undefined;
-  readonly quick: boolean;
-  readonly otel: boolean;
 }
 
 function positiveInt(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
+  if (!Number.isInteger(n) || n < 1)
     throw new RangeError(`${flag} must be a positive integer, received ${value}`);
-  }
   return n;
 }
 
-function parseCell(value: string): Cell {
-  const [size, concurrency] = value.split('x');
-  const cell = {
-    size: positiveInt(size, Number.NaN, '--cell SIZE'),
-    concurrency: positiveInt(concurrency, Number.NaN, '--cell CONCURRENCY'),
-  };
-  if (!bodySizes.includes(cell.size)) {
-    throw new RangeError(`--cell SIZE must be one of ${bodySizes.join(', ')}, received ${value}`);
+function listOf<T extends string>(values: readonly string[], known: readonly T[], flag: string): T[] {
+  const items = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+  for (const item of items) {
+    if (!known.includes(item as T))
+      throw new RangeError(`${flag} takes ${known.join(', ')}; received ${item}`);
   }
-  return cell;
+  return known.filter((k) => items.includes(k));
 }
-
-const allCells = (): Cell[] =>
-  bodySizes.flatMap((size) => concurrencies.map((concurrency) => ({ size, concurrency })));
 
 function parseConfig(): Config {
   const { values } = parseArgs({
+    allowNegative: true,
     options: {
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
+      'side-rounds': { type: 'string' },
+      'sse-rounds': { type: 'string' },
       'duration-ms': { type: 'string' },
       'warmup-ms': { type: 'string' },
-      cell: { type: 'string', multiple: true, default: [] },
-      client: { type: 'string', multiple: true, default: [] },
+      'sse-events': { type: 'string' },
+      'memory-ms': { type: 'string' },
+      'memory-reps': { type: 'string' },
+      clients: { type: 'string', multiple: true, default: [] },
+      routes: { type: 'string', multiple: true, default: [] },
+      concurrency: { type: 'string', multiple: true, default: [] },
+      'in-process': { type: 'boolean', default: true },
+      memory: { type: 'boolean', default: true },
       json: { type: 'string' },
-      otel: { type: 'boolean', default: false },
     },
   });
-  const quick = values.quick || process.env.BENCH_QUICK === '1';
+  const quick = values.quick;
+  const clients = listOf(values.clients, clientIds, '--clients');
+  const concurrencies = listOf(values.concurrency, ['1', '16', '64'], '--concurrency').map(Number);
+  const routeList = listOf(values.routes, routeIds, '--routes');
   return {
     quick,
-    rounds: positiveInt(values.rounds, quick ? 4 : 24, '--rounds'),
-    durationMs: positiveInt(values['duration-ms'], quick ? 120 : 200, '--duration-ms'),
-    warmupMs: positiveInt(values['warmup-ms'], quick ? 100 : 400, '--warmup-ms'),
-    cells:
-      values.cell.length > 0
-        ? values.cell.map(parseCell)
-        : values.otel
-          ? [{ size: 64, concurrency: 16 }]
-          : allCells(),
-    clients: values.client,
+    rounds: positiveInt(values.rounds, quick ? 2 : 20, '--rounds'),
+    sideRounds: positiveInt(values['side-rounds'], quick ? 2 : 8, '--side-rounds'),
+    sseRounds: positiveInt(values['sse-rounds'], quick ? 2 : 12, '--sse-rounds'),
+    durationMs: positiveInt(values['duration-ms'], quick ? 60 : 250, '--duration-ms'),
+    warmupMs: positiveInt(values['warmup-ms'], quick ? 40 : 300, '--warmup-ms'),
+    sseEvents: positiveInt(values['sse-events'], quick ? 200 : defaultSse.events, '--sse-events'),
+    memoryMs: positiveInt(values['memory-ms'], quick ? 400 : 2_000, '--memory-ms'),
+    memoryReps: positiveInt(values['memory-reps'], quick ? 1 : 3, '--memory-reps'),
+    clients:
+      clients.length > 0 ? clientIds.filter((id) => id === 'native' || clients.includes(id)) : clientIds,
+    routes: routeList.length > 0 ? routeList : routeIds,
+    concurrencies: concurrencies.length > 0 ? concurrencies : [1, 16, 64],
+    inProcess: values['in-process'],
+    memory: values.memory,
     json: values.json,
-    otel: values.otel,
   };
 }
 
-/**
- * Node's fetch picks its global dispatcher when it first runs; if npm undici 8 loaded first, it would
- * pick undici 8's. So fetch runs once (on a data: URL, no network) before the clients module loads.
- */
-async function loadClients(ids: readonly string[]): Promise<{ clients: Client[]; nativeDispatcher: string }> {
-  await (await fetch('data:,warm')).arrayBuffer();
-  const { assertNativeBaseline, clientNames, createClients } = await import('./clients.ts');
-  const nativeDispatcher = assertNativeBaseline();
-  const known = Object.keys(clientNames);
-  for (const id of ids) {
-    if (!known.includes(id))
-      throw new RangeError(`--client must be one of ${known.join(', ')}, received ${id}`);
-  }
-  return { clients: createClients(ids as ClientId[]), nativeDispatcher };
+/** The cells in the order they run, each with its slots: per-process clients, then the in-process ones. */
+function planCells(config: Config, perProcess: readonly Slot[], inProcess: readonly Slot[]): CellPlan[] {
+  const sse = { events: config.sseEvents, intervalMs: defaultSse.intervalMs };
+  return config.routes.flatMap((route) => {
+    const levels = route === 'sse' ? [targetConcurrency] : config.concurrencies;
+    return levels
+      .filter((c) => route !== 'sse' || config.concurrencies.includes(c))
+      .map((concurrency) => ({
+        route,
+        concurrency,
+        rounds:
+          route === 'sse'
+            ? config.sseRounds
+            : concurrency === targetConcurrency
+              ? config.rounds
+              : config.sideRounds,
+        durationMs: config.durationMs,
+        warmupMs: config.warmupMs,
+        sse,
+        // The in-process comparison at the request routes only: an SSE round is paced by the server.
+        slots:
+          concurrency === targetConcurrency && route !== 'sse' ? [...perProcess, ...inProcess] : perProcess,
+      }));
+  });
 }
 
-/**
- * `--otel`: registers the SDK for the whole process, then builds the telemetry clients (after fetch's
- * first call, for the same reason as above, and after the SDK, because the API has no proxy meter).
- */
-async function loadOtelClients(
-  ids: readonly string[],
-): Promise<{ clients: Client[]; nativeDispatcher: string; sdk: OtelSdk }> {
-  await (await fetch('data:,warm')).arrayBuffer();
-  const { assertNativeBaseline } = await import('./clients.ts');
-  const { otelClientNames, registerSdk } = await import('./otel.ts');
-  const known = Object.keys(otelClientNames);
-  for (const id of ids) {
-    if (!known.includes(id))
-      throw new RangeError(`with --otel, --client must be one of ${known.join(', ')}, received ${id}`);
-  }
-  const sdk = registerSdk();
-  const clients = sdk.createClients(ids as OtelClientId[]);
-  return { clients, nativeDispatcher: assertNativeBaseline(), sdk };
+/** A rough forecast: the runs, an SSE run's length, and per-run overhead (IPC, gc, the flush). */
+function forecastSeconds(plans: readonly CellPlan[], config: Config): number {
+  const runs = plans.reduce((sum, p) => {
+    const each = p.route === 'sse' ? config.sseEvents * 1.1 + 100 : p.durationMs + 45;
+    const warm = p.route === 'sse' ? each : p.warmupMs + 40;
+    return sum + p.slots.length * (p.rounds * each + warm);
+  }, 0);
+  const memory = config.memory ? config.clients.length * config.memoryReps * (config.memoryMs + 1_500) : 0;
+  return (runs + memory) / 1000 + 5;
 }
 
-async function runMatrix(
-  clients: readonly Client[],
-  config: Config,
-  upstream: Upstream,
-): Promise<CellResult[]> {
-  const results: CellResult[] = [];
-  for (const cell of config.cells) {
-    const started = performance.now();
-    results.push(await runCell(clients, { ...config, ...cell }, upstream));
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    process.stderr.write(`  done: ${cell.size} B x ${cell.concurrency} concurrent (${seconds} s)\n`);
-  }
-  return results;
-}
+const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 function describeMethod(config: Config): string {
-  return (
-    `${config.rounds} interleaved rounds x ${config.durationMs} ms per client per cell ` +
-    `(${config.warmupMs} ms warm-up each); every cell is the median over the rounds and, in brackets, the middle half (p25-p75); ` +
-    'ratios are per round, against native fetch in the same round; ' +
-    'latency is pooled over all rounds at concurrency 1'
-  );
+  return [
+    `rounds: ${config.rounds} at ${targetConcurrency} concurrent, ${config.sideRounds} at the other levels, ${config.sseRounds} for SSE; ` +
+      `${config.durationMs} ms per client per round, ${config.warmupMs} ms warm-up per client per cell; ` +
+      'the order of the clients rotated each round; gc() before each run, outside the window',
+    `each client in a process of its own (the tables and verdicts), the upstream and the telemetry receiver in two more; ` +
+      `SSE: ${routes.sse.streams} streams at once, ${config.sseEvents} events each, due ${defaultSse.intervalMs} ms apart (paced against the clock)`,
+    `SDK: resilient-fetch/otel startTelemetry() (NodeSDK, BatchSpanProcessor, always-on sampling) exporting over OTLP/HTTP ` +
+      `to the receiver; metrics pushed every ${metricExportIntervalMs} ms (OTLP) or scraped every ${metricExportIntervalMs} ms (Prometheus); ` +
+      "the spans a run leaves in the batch processor are flushed after it, that flush's CPU counted in the run's",
+    'figures: medians over the rounds, (p25-p75) the middle half; ratios are per round against native fetch in the same round, ' +
+      'with the 95% bootstrap interval of their median; CPU is the client process (all threads) per call; ' +
+      'latency pooled over every call at concurrency 1',
+  ].join('\n');
 }
 
-/** `--otel`: the table, the three ratios issue 5 and issue 7 ask for, span counts and a scrape. */
-async function mainOtel(config: Config): Promise<void> {
-  const env = describeEnvironment();
-  const { clients, nativeDispatcher, sdk } = await loadOtelClients(config.clients);
-  const { otelClientNames, otelTargets } = await import('./otel.ts');
-  const upstream = await startUpstream();
-  const perCell = (clients.length * (config.warmupMs + config.rounds * config.durationMs)) / 1000;
-  process.stderr.write(
-    `bench --otel: ${config.cells.length} cell(s), ~${perCell.toFixed(0)} s each, upstream at ${upstream.origin}\n`,
-  );
-  try {
-    const startedAt = new Date().toISOString();
-    const cells = await runMatrix(clients, config, upstream);
-    const resilient = otelClientNames['resilient-otel'];
-    const heads: PairedHeadline[] = [
-      pairedHeadline(cells, resilient, 'native fetch', otelTargets.vsNative, '>='),
-      pairedHeadline(
-        cells,
-        resilient,
-        otelClientNames['undici-otel'],
-        otelTargets.vsUndiciInstrumentation,
-        '>',
-      ),
-      pairedHeadline(cells, resilient, otelClientNames['cockatiel-otel'], otelTargets.vsCockatiel, '>='),
-    ];
-    const spans = sdk.spanCounts();
-    const scrape = await sdk.scrape();
-    console.log(
-      [
-        `# resilient-fetch telemetry benchmark (--otel), ${startedAt}`,
-        formatEnvironment(env),
-        `native fetch dispatcher: ${nativeDispatcher} (Node's bundled undici); ${describeMethod(config)}`,
-        'one SDK registered for the whole run (always-on sampler, BatchSpanProcessor to a counting exporter, ' +
-          'PrometheusExporter as a pull reader, W3C propagator, AsyncLocalStorage context); ' +
-          'instrumentation-undici enabled only around the runs of the clients that name it',
-        '',
-        formatTables(cells),
-        '',
-        ...heads.flatMap((head) => head.lines),
-        '',
-        formatSpanCounts(spans),
-        '',
-        'Prometheus scrape at the end (duration histogram counts, warm-up included):',
-        ...scrape.map((line) => `  ${line}`),
-      ].join('\n'),
-    );
-    const leaked = spans.find((s) => s.client === 'native fetch' && Object.keys(s.spans).length > 0);
-    if (leaked)
-      process.stderr.write('WARNING: the native fetch baseline produced spans: it was instrumented\n');
-    if (config.json) {
-      const data = {
-        startedAt,
-        env,
-        nativeDispatcher,
-        config,
-        targets: otelTargets,
-        headlines: heads,
-        spans,
-        scrape,
-        cells,
-      };
-      writeFileSync(config.json, `${JSON.stringify(data, null, 2)}\n`);
-      process.stderr.write(`wrote ${config.json}\n`);
-    }
-  } finally {
-    await Promise.all(clients.map((client) => client.close()));
-    await upstream.stop();
-    await sdk.shutdown();
-  }
+function formatSdkChecks(checks: readonly SdkCheck[], refused: readonly string[]): string {
+  const lines = checks.map(({ client, calls, counts, spansPerCall, warnings }) => {
+    const exported = counts
+      ? `${counts.spans} spans (${spansPerCall?.toFixed(3)} per call), ${counts.traceExports} trace exports, ` +
+        `${counts.metricExports} OTLP metric exports, ${counts.scrapesWithDuration}/${counts.scrapes} scrapes with the duration histogram`
+      : 'nothing received';
+    const warned =
+      warnings && warnings.count > 0
+        ? `; SDK warnings: ${warnings.count} (${warnings.first.join(' | ')})`
+        : '';
+    const low =
+      spansPerCall !== null && spansPerCall < 0.99 ? ' WARNING: fewer spans than calls (dropped?)' : '';
+    return `- ${lineup[client].label}: ${calls} calls, ${exported}${warned}${low}`;
+  });
+  if (refused.length > 0) lines.push(`- receiver refused: ${refused.join('; ')}`);
+  return lines.length > 0 ? lines.join('\n') : '- no SDK client ran';
+}
+
+async function startWorkers(config: Config, services: Services) {
+  const perProcess: { client: ClientId; worker: Worker }[] = [];
+  for (const client of config.clients)
+    perProcess.push({ client, worker: await startWorker([client], services) });
+  const shared = config.inProcess ? inProcessIds.filter((id) => config.clients.includes(id)) : [];
+  const inProcessWorker = shared.length >= 2 ? await startWorker(shared, services) : undefined;
+  const slots = perProcess.map(({ client, worker }): Slot => ({ client, mode: 'per-process', worker }));
+  const inProcess = inProcessWorker
+    ? shared.map((client): Slot => ({ client, mode: 'in-process', worker: inProcessWorker }))
+    : [];
+  const all = [...perProcess.map((p) => p.worker), ...(inProcessWorker ? [inProcessWorker] : [])];
+  return { perProcess, slots, inProcess, all };
 }
 
 async function main(): Promise<void> {
   const config = parseConfig();
-  if (!globalThis.gc)
-    process.stderr.write('note: run with --expose-gc (npm run bench does) to collect between runs\n');
-  if (config.otel) return mainOtel(config);
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
   const env = describeEnvironment();
-  const { clients, nativeDispatcher } = await loadClients(config.clients);
+  if ((env.loadAverage[0] ?? 0) > 1.5)
+    progress(`note: load average ${env.loadAverage.join(' ')}: the machine is busy; figures will be noisier`);
   const upstream = await startUpstream();
-  const perCell = (clients.length * (config.warmupMs + config.rounds * config.durationMs)) / 1000;
-  process.stderr.write(
-    `bench: ${config.cells.length} cells, ~${perCell.toFixed(0)} s each, upstream at ${upstream.origin}\n`,
-  );
+  const receiver = await startReceiver();
+  const services: Services = { upstream, receiver };
+  let workers: Worker[] = [];
   try {
-    const startedAt = new Date().toISOString();
-    const cells = await runMatrix(clients, config, upstream);
-    const heads = [
-      headline(cells, targets.policies, 'resilientFetch', 'resilientFetch (retry + breaker + deadline on)'),
-      headline(cells, targets.bare, 'resilientFetch, policies off'),
+    const fleet = await startWorkers(config, services);
+    workers = fleet.all;
+    const dispatchers = [
+      ...new Set(fleet.all.map((w) => (w.ready as { nativeDispatcher: string }).nativeDispatcher)),
     ];
+    const plans = planCells(config, fleet.slots, fleet.inProcess);
+    progress(
+      `bench: ${plans.length} cells, ${fleet.all.length} client processes, upstream ${upstream.origin}, ` +
+        `receiver ${receiver.url}; forecast ~${Math.round(forecastSeconds(plans, config))} s`,
+    );
+    const cells: CellResult[] = [];
+    for (const plan of plans) {
+      const started = performance.now();
+      cells.push(await runCell(plan, services));
+      const label = `${routes[plan.route].label} x ${plan.concurrency}`;
+      progress(`  done: ${label} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    }
+    const sdk = await checkSdks(fleet.perProcess, receiver);
+    await Promise.all(fleet.all.map((w) => w.stop({ type: 'stop' })));
+    workers = [];
+    // Memory processes load the build, as users do; from src/ their RSS would include the type stripper's.
+    const stale = staleDist();
+    const memoryLibrary: LibrarySource = stale === undefined ? 'dist' : 'src';
+    const memoryNote =
+      stale === undefined
+        ? 'resilient-fetch loaded from dist/ (built from this checkout), as users load it'
+        : `WARNING: ${stale}; resilient-fetch loaded from src/, so its RSS includes ~30 MiB of type stripping`;
+    if (stale !== undefined && config.memory) progress(memoryNote);
+    const memory: MemoryResult[] = config.memory
+      ? await runMemory(
+          config.clients,
+          { reps: config.memoryReps, durationMs: config.memoryMs, concurrency: 16, library: memoryLibrary },
+          services,
+          progress,
+        )
+      : [];
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const judgements = judgeTargets(cells);
+    const info = judgeInfo(cells);
+    const modes = compareModes(cells);
+    const memoryJudgements = judgeMemory(memory);
+    const loadAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
+    const command = `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim();
     console.log(
       [
-        `# resilient-fetch benchmark, ${startedAt}`,
+        `# resilient-fetch benchmark, ${startedAt} (${wallSeconds.toFixed(0)} s)${config.quick ? ' -- QUICK: a check that it runs, not figures' : ''}`,
+        '',
+        `command: ${command}`,
         formatEnvironment(env),
-        `native fetch dispatcher: ${nativeDispatcher} (Node's bundled undici); ${describeMethod(config)}`,
+        `load average at the end: ${loadAtEnd.join(' ')}; native fetch's dispatcher: ${dispatchers.join(', ')} (Node's bundled undici)`,
+        describeMethod(config),
         '',
-        formatTables(cells),
+        '## Verdicts (issue 16)',
         '',
-        ...heads.flatMap((head) => [head.line, ...(head.spread ? [head.spread] : [])]),
+        describeTargets(),
+        '',
+        formatJudgements(judgements),
+        '',
+        `SSE: the upstream paces each stream against the clock (${config.sseEvents} events due ${defaultSse.intervalMs} ms apart), so ` +
+          'the time to the last event is about the same for every client that keeps up, and a ratio much above 1.00x cannot ' +
+          'happen; the CPU/call ratio (CPU per stream) is where SSE clients differ.',
+        '',
+        'Without a line (for reading beside the targets):',
+        '',
+        formatJudgements(info),
+        '',
+        '## Memory: reading 1 MiB bodies at 16 concurrent, a fresh process per client and repetition',
+        '',
+        `${memoryNote}; a GC forced every ${gcEveryMsOf(config.memoryMs)} ms while reading, to read the live heap; peak RSS is getrusage's maxrss`,
+        '',
+        formatMemory(memory, memoryJudgements),
+        '',
+        '## In one process against a process each (native fetch, resilientFetch, undici request, 16 concurrent; same rounds)',
+        '',
+        formatModes(modes),
+        '',
+        '## SDK check: what the receiver got',
+        '',
+        formatSdkChecks(sdk.checks, sdk.refused),
+        '',
+        '## Every cell, each client in a process of its own',
+        '',
+        formatCells(cells),
       ].join('\n'),
     );
     if (config.json) {
-      const data = { startedAt, env, nativeDispatcher, config, targets, headlines: heads, cells };
-      writeFileSync(config.json, `${JSON.stringify(data, null, 2)}\n`);
-      process.stderr.write(`wrote ${config.json}\n`);
+      const data = {
+        startedAt,
+        wallSeconds,
+        command,
+        env,
+        loadAtEnd,
+        config,
+        nativeDispatchers: dispatchers,
+        judgements,
+        info,
+        memoryJudgements,
+        memoryLibrary,
+        modes,
+        sdk,
+        memory,
+        cells,
+      };
+      writeFileSync(config.json, `${JSON.stringify(data, null, 1)}\n`);
+      progress(`wrote ${config.json}`);
     }
   } finally {
-    await Promise.all(clients.map((client) => client.close()));
+    await Promise.all(workers.map((w) => w.stop({ type: 'stop' })));
+    await receiver.stop();
     await upstream.stop();
   }
 }

@@ -1,6 +1,5 @@
 /** Starts bench/server.ts in a child process (same node binary) and talks to it over IPC. */
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
+import { forkChild } from './child.ts';
 import type { ParentMessage, ServerMessage } from './server.ts';
 
 export interface Upstream {
@@ -12,54 +11,19 @@ export interface Upstream {
   stop(): Promise<void>;
 }
 
-const serverPath = new URL('./server.ts', import.meta.url);
-const startTimeoutMs = 10_000;
-
-function nextMessage<T extends ServerMessage['type']>(
-  child: ChildProcess,
-  type: T,
-): Promise<Extract<ServerMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: ServerMessage) => {
-      if (message.type !== type) return;
-      cleanup();
-      resolve(message as Extract<ServerMessage, { type: T }>);
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`bench server exited (code ${code}) while we waited for '${type}'`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
 export async function startUpstream(): Promise<Upstream> {
-  // execArgv: [] so the server does not inherit the bench's --expose-gc or any inspector flag.
-  const child = fork(serverPath, [], { execPath: process.execPath, execArgv: [], stdio: 'inherit' });
-  const timer = setTimeout(() => child.kill(), startTimeoutMs);
-  const { port } = await nextMessage(child, 'ready').finally(() => clearTimeout(timer));
-  const send = (message: ParentMessage) => child.send(message);
-
+  const child = await forkChild<ParentMessage, ServerMessage>(new URL('./server.ts', import.meta.url), {
+    name: 'bench server',
+    ready: 'ready',
+    readyTimeoutMs: 10_000,
+  });
+  const { port } = child.ready as Extract<ServerMessage, { type: 'ready' }>;
   return {
     origin: `http://127.0.0.1:${port}`,
     async cpuUs() {
-      const reply = nextMessage(child, 'cpu');
-      send({ type: 'cpu' });
-      const { usage } = await reply;
+      const { usage } = await child.request({ type: 'cpu' }, 'cpu');
       return usage.user + usage.system;
     },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      if (child.connected) send({ type: 'stop' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => child.stop({ type: 'stop' }),
   };
 }
