@@ -37,3 +37,18 @@ export const NodeAgent = findNodeAgent(defaultGlobalDispatcher);
  */
 export const hasAppGlobalDispatcher = (): boolean =>
   NodeAgent === undefined || slots[kGlobalDispatcher] !== defaultGlobalDispatcher;
+
+/**
+ * Runs `fn` with `dispatcher` in the global slot, and puts back what was there. For a `Request` input:
+ * Node's fetch uses the dispatcher the Request was built with, which nobody else can read, else the
+ * global one, which it reads synchronously when called; so `fn` must call Node's fetch synchronously.
+ */
+export function withGlobalDispatcher<T>(dispatcher: unknown, fn: () => T): T {
+  const saved = slots[kGlobalDispatcher];
+  slots[kGlobalDispatcher] = dispatcher;
+  try {
+    return fn();
+  } finally {
+    slots[kGlobalDispatcher] = saved;
+  }
+}

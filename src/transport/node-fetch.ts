@@ -4,9 +4,10 @@
  * it (the global `Request`, `Headers`, `FormData`, `Blob`, streams with `duplex: 'half'`, `data:`/`blob:`
  * URLs), it rejects invalid input with the same errors, and it returns the global `Response`.
  */
-// Loaded first for its side effect: the global-dispatcher slot is filled (by Node's own default) before
+// Loaded first, also for its side effect: the global-dispatcher slot is filled (by Node's own default) before
 // `nativeFetch` below and the slot's snapshot are taken.
-import '../dispatch/global.ts';
+import { withGlobalDispatcher } from '../dispatch/global.ts';
+import { isOwnDispatcher } from '../dispatch/own.ts';
 import { tapDispatcher } from '../dispatch/peers.ts';
 import { openEndedBlobRange } from './blob-range.ts';
 import type { FetchInit, Transport } from './types.ts';
@@ -34,11 +35,15 @@ export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch):
     }
     // Node's fetch dispatches with a handler of its own: a dispatcher in front notes it for the peer.
     if (peer !== undefined && init.dispatcher !== undefined) {
-      return fetchImpl(request.input, {
-        ...init,
-        dispatcher: tapDispatcher(init.dispatcher, peer),
-      } as FetchInit);
+      init = { ...init, dispatcher: tapDispatcher(init.dispatcher, peer) } as FetchInit;
     }
-    return fetchImpl(request.input, init);
+    // A Request may carry a dispatcher of its own, which only Node's fetch can read, and which wins over
+    // the global one but not over `init.dispatcher`: ours goes in the global slot for the call instead.
+    const { input } = request;
+    if (input instanceof Request && init.dispatcher !== undefined && isOwnDispatcher(init.dispatcher)) {
+      const { dispatcher, ...rest } = init;
+      return withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest));
+    }
+    return fetchImpl(input, init);
   };
 }

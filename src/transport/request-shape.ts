@@ -3,7 +3,9 @@
  * init copied field by field in fetch's order (headers and bytes snapshotted, as fetch reads them then),
  * and the caller's signal, which from here on lives in one place (`CallInit.signal`).
  */
+import { bothFacesDispatcher } from '../dispatch/both-faces.ts';
 import { hasAppGlobalDispatcher } from '../dispatch/global.ts';
+import { isOwnDispatcher } from '../dispatch/own.ts';
 import type { Dispatcher } from '../dispatch/undici.ts';
 import { snapshotBytes } from './bytes.ts';
 import type { FetchInit } from './types.ts';
@@ -83,7 +85,11 @@ export function normaliseInit(input: unknown, init: unknown, dispatcher: Dispatc
     }
   }
   if (!hasSignal && input instanceof Request) signal = input.signal;
-  if (out.dispatcher === undefined && !hasAppGlobalDispatcher()) out.dispatcher = dispatcher;
+  // A dispatcher the caller chose is used as given, through a handler that speaks both undici handler
+  // APIs (Node's fetch speaks the 7.x one; undici 8's dispatchers hear only the new one).
+  if (out.dispatcher !== undefined && !isOwnDispatcher(out.dispatcher)) {
+    out.dispatcher = bothFacesDispatcher(out.dispatcher as object) as Dispatcher;
+  } else if (out.dispatcher === undefined && !hasAppGlobalDispatcher()) out.dispatcher = dispatcher;
   // fetch reads the headers and the body when it is called; a call's attempts run a few microtasks
   // later, so what the caller changes after the call returns must not reach them.
   if (out.headers !== undefined) out.headers = snapshotHeaders(out.headers);

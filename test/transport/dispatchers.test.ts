@@ -3,11 +3,11 @@
  * npm undici 7 (dev dependency `undici7`) and npm undici 8, given as `init.dispatcher` or carried by a
  * `Request`, side by side with a reference: undici 8's `fetch` on a fresh dispatcher of the same kind
  * (Node's fetch where the case is Node's own: a dispatcher on a global `Request`). HTTP/1.1 and HTTP/2
- * (TLS with the committed self-signed localhost certificate, test/fixtures/tls). A case that fails with
- * today's code is `todo` with its item; each was checked to fail without the mark, and each asserts
- * what the reference did.
+ * (TLS with the committed self-signed localhost certificate, test/fixtures/tls). Each case was checked
+ * to fail with the code before issue 14, and each asserts what the reference did; the one case still
+ * `todo` is a limit the README states.
  *
- * Run: node --test test/contract/dispatchers.test.ts
+ * Run: node --test test/transport/dispatchers.test.ts
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -199,16 +199,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
     ['undici 8', undici8],
   ] as const) {
     for (const [kind, make] of Object.entries(kinds(lib as Library))) {
-      const hangs = kind === 'RetryAgent' || kind.startsWith('compose');
-      const todo =
-        libName === 'undici 8'
-          ? {
-              todo: hangs
-                ? `issue 14 item 1: Node's fetch hands its legacy handler to undici 8's ${kind}, whose handlers call only the new API (optional chaining): the call never settles`
-                : `issue 14 item 1: ${kind} of undici 8 refuses Node's fetch's legacy handler ("invalid onRequestStart method")`,
-            }
-          : {};
-      it(`1. ${libName} ${kind} as init.dispatcher`, todo, async () => {
+      it(`1. ${libName} ${kind} as init.dispatcher`, async () => {
         const reference = await throughDispatcher(undici8Fetch, make);
         const expected = kind.startsWith('compose') ? 'real GET /x composed' : 'real GET /x';
         assert.equal((reference.outcome as { body?: string }).body, expected);
@@ -239,19 +230,11 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
     ['undici 7', undici7],
     ['undici 8', undici8],
   ] as const) {
-    const todo =
-      libName === 'undici 8'
-        ? 'issue 14 item 4: undici 8 mock-utils call only the new handler API (optional chaining): the legacy handler hears nothing and the call never settles'
-        : undefined;
-    it(
-      `4. ${libName} MockAgent: an intercepted call answers with the mock`,
-      todo ? { todo } : {},
-      async () => {
-        const reference = await throughDispatcher(undici8Fetch, mockAgent(lib as Library));
-        assert.equal((reference.outcome as { body?: string }).body, 'mocked');
-        assert.deepEqual(await throughDispatcher(rfetch, mockAgent(lib as Library)), reference);
-      },
-    );
+    it(`4. ${libName} MockAgent: an intercepted call answers with the mock`, async () => {
+      const reference = await throughDispatcher(undici8Fetch, mockAgent(lib as Library));
+      assert.equal((reference.outcome as { body?: string }).body, 'mocked');
+      assert.deepEqual(await throughDispatcher(rfetch, mockAgent(lib as Library)), reference);
+    });
     // Passes today for both: undici 8's mock dispatch throws MockNotMatchedError synchronously, which
     // Node's fetch turns into its rejection. Only an intercepted call never settles.
     it(`4. ${libName} MockAgent with disableNetConnect(): a call no interceptor matches rejects, never hangs`, async () => {
@@ -265,9 +248,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
   // -------------------------------------------------------------------------------------------------
   // A dispatcher carried by a Request
 
-  it("1. a Request's own dispatcher is used (Node's fetch, a global Request with an undici 7 MockAgent)", {
-    todo: "issue 14 item 1: normaliseInit sets init.dispatcher to our pools, which overrides the Request's",
-  }, async () => {
+  it("1. a Request's own dispatcher is used (Node's fetch, a global Request with an undici 7 MockAgent)", async () => {
     const run = async (f: typeof fetch) => {
       const mock = mockAgent(undici7)();
       try {
@@ -282,7 +263,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
   });
 
   it("1. a Request's own undici 8 dispatcher is used (reference: undici 8's fetch and Request)", {
-    todo: "issue 14 item 1: ours replaces the Request's dispatcher, and could not speak to an undici 8 one",
+    todo: "issue 14 item 1: a global Request carrying an undici 8 dispatcher: Node's fetch reads it where nobody else can, and hands it its legacy handler (the call waits for the attempt timeout); see the README's Dispatchers you pass",
   }, async () => {
     const run = async (f: typeof fetch, RequestClass: typeof Request) => {
       const mock = mockAgent(undici8)();
@@ -320,33 +301,23 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
     ['undici 7', undici7],
     ['undici 8', undici8],
   ] as const) {
-    const todo =
-      libName === 'undici 8'
-        ? {
-            todo: 'issue 14 item 3: no call reaches an undici 8 Agent today ("invalid onRequestStart method")',
-          }
-        : {};
-    it(
-      `3. ${libName} Agent: exactly 5 content-encodings decode, 6 reject naming content-encoding`,
-      todo,
-      async () => {
-        const make = () => new (lib as typeof undici8).Agent() as unknown as AnyDispatcher;
-        for (const codings of [5, 6]) {
-          const reference = await throughDispatcher(undici8Fetch, make, `/x?codings=${codings}`);
-          if (codings === 5) assert.equal((reference.outcome as { body?: string }).body, encodedBody);
-          else
-            assert.match(
-              String((reference.outcome as { causeMessage?: unknown }).causeMessage),
-              /content-encoding/,
-            );
-          assert.deepEqual(
-            await throughDispatcher(rfetch, make, `/x?codings=${codings}`),
-            reference,
-            `${codings}`,
+    it(`3. ${libName} Agent: exactly 5 content-encodings decode, 6 reject naming content-encoding`, async () => {
+      const make = () => new (lib as typeof undici8).Agent() as unknown as AnyDispatcher;
+      for (const codings of [5, 6]) {
+        const reference = await throughDispatcher(undici8Fetch, make, `/x?codings=${codings}`);
+        if (codings === 5) assert.equal((reference.outcome as { body?: string }).body, encodedBody);
+        else
+          assert.match(
+            String((reference.outcome as { causeMessage?: unknown }).causeMessage),
+            /content-encoding/,
           );
-        }
-      },
-    );
+        assert.deepEqual(
+          await throughDispatcher(rfetch, make, `/x?codings=${codings}`),
+          reference,
+          `${codings}`,
+        );
+      }
+    });
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -399,9 +370,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
       ['POST empty', () => ({ method: 'POST' })],
     ];
 
-    it('GET and POST with string, buffer, stream, Blob and no body (content-length: 0), set-cookie readable', {
-      todo: "issue 14 item 2: Node's fetch cannot drive an undici 8 Agent; Dispatcher1Wrapper would force HTTP/1.1",
-    }, async () => {
+    it('GET and POST with string, buffer, stream, Blob and no body (content-length: 0), set-cookie readable', async () => {
       const run = async (f: typeof fetch) => {
         const agent = h2Agent();
         try {
@@ -432,9 +401,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
       assert.deepEqual(await run(rfetch), reference);
     });
 
-    it('an aborted h2 fetch is released while its session stays open for the next call', {
-      todo: 'issue 14 item 2: no call reaches an undici 8 Agent today ("invalid onRequestStart method")',
-    }, async () => {
+    it('an aborted h2 fetch is released while its session stays open for the next call', async () => {
       const run = async (f: typeof fetch) => {
         const agent = h2Agent();
         const sessionsBefore = sessions;
