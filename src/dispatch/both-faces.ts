@@ -12,7 +12,7 @@
  * Unlike undici 8's `Dispatcher1Wrapper`, HTTP/2 stays allowed: only an upgrade (WebSocket) is sent with
  * `allowH2: false`, the one case HTTP/1.1 is needed for (undici PR #4990).
  */
-type Legacy = Record<string, ((...args: unknown[]) => unknown) | undefined>;
+import { ForwardingHandler, type LegacyHandler as Legacy } from './handler.ts';
 
 /** What undici 8 hands the new face. */
 interface Controller {
@@ -36,41 +36,9 @@ function rawOf(raw: unknown, parsed: unknown): unknown[] {
   return out;
 }
 
-class BothFaces {
-  readonly handler: Legacy;
-
-  constructor(handler: Legacy) {
-    this.handler = handler;
-  }
-
-  // The legacy face, forwarded as it is.
-  onConnect(abort: unknown, context: unknown): unknown {
-    return this.handler.onConnect?.(abort, context);
-  }
-  onHeaders(status: unknown, headers: unknown, resume: unknown, statusText: unknown): unknown {
-    return this.handler.onHeaders?.(status, headers, resume, statusText);
-  }
-  onData(chunk: unknown): unknown {
-    return this.handler.onData?.(chunk);
-  }
-  onComplete(trailers: unknown): unknown {
-    return this.handler.onComplete?.(trailers);
-  }
-  onError(error: unknown): unknown {
-    return this.handler.onError?.(error);
-  }
-  onUpgrade(status: unknown, headers: unknown, socket: unknown): unknown {
-    return this.handler.onUpgrade?.(status, headers, socket);
-  }
-  onResponseStarted(): unknown {
-    return this.handler.onResponseStarted?.();
-  }
-  onBodySent(chunk: unknown): unknown {
-    return this.handler.onBodySent?.(chunk);
-  }
-  onRequestSent(): unknown {
-    return this.handler.onRequestSent?.();
-  }
+/** The legacy face is the forwarding handler's; the new face is added over it. */
+class BothFaces extends ForwardingHandler {
+  protected ended(): void {}
 
   // The new face, over the legacy one.
   onRequestStart(controller: Controller, context: unknown): void {

@@ -2,8 +2,9 @@
  * A legacy undici handler (the interface Node's bundled undici core calls natively and Node's fetch
  * speaks) placed in front of another one: every callback is forwarded as is, and `ended()` runs once
  * when the request ends (completed, errored, or upgraded). The one place that sees a request end,
- * whichever route dispatched it: the total cap (src/queue.ts) frees its slot there, the deadline over
- * the body (src/policies.ts) stops its timer there.
+ * whichever route dispatched it: the total cap (dispatch/queue.ts) frees its slot there, the deadline over
+ * the body (policies/deadline.ts) stops its timer there; `both-faces.ts` adds undici 8's handler API
+ * over it.
  *
  * Explicit parameters, no rest arrays: these run for every request, `onData` for every chunk.
  */
