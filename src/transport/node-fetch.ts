@@ -42,8 +42,35 @@ export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch):
     const { input } = request;
     if (input instanceof Request && init.dispatcher !== undefined && isOwnDispatcher(init.dispatcher)) {
       const { dispatcher, ...rest } = init;
-      return withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest));
+      return settledByAbort(
+        withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest)),
+        rest.signal,
+      );
     }
     return fetchImpl(input, init);
   };
+}
+
+/**
+ * `pending`, or the abort reason of `signal` if that comes first. Node's fetch cannot abort a call whose
+ * dispatcher never answers its handler (a Request built with an undici 8 dispatcher: Node's fetch hands
+ * it the undici 7 handler API and waits forever, its signal included), so the call settles on the abort
+ * here, with the reason Node's fetch rejects with, as it would have.
+ */
+function settledByAbort(pending: Promise<Response>, signal: unknown): Promise<Response> {
+  if (!(signal instanceof AbortSignal) || signal.aborted) return pending;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
