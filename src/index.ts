@@ -37,6 +37,7 @@ export type { ResolvedOptions } from './options/resolved.ts';
 export type {
   CircuitBreakerOptions,
   CloseOptions,
+  HeadersToSpanAttributes,
   HealthOptions,
   HostOptions,
   HostRule,
@@ -64,3 +65,4 @@ export type {
 export { classifyHealth } from './outcome/health.ts';
 export type { CircuitStateName } from './policies/breaker.ts';
 export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';
+export { defaultRedactedQueryParams, semconvRedactedQueryParams } from './telemetry/redact.ts';

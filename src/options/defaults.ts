@@ -1,5 +1,6 @@
 /** The one place where defaults live, checked against the resolved option types. */
 import { retryableErrorCodes } from '../outcome/classify.ts';
+import { defaultRedactedQueryParams } from '../telemetry/redact.ts';
 import type { Resolved, ResolvedBreaker, ResolvedTelemetry, ResolvedTimeout } from './resolved.ts';
 import type * as Options from './types.ts';
 
@@ -12,7 +13,7 @@ interface Defaults {
   readonly circuitBreaker: ResolvedBreaker;
   readonly timeout: ResolvedTimeout;
   readonly health: Resolved<Options.HealthOptions>;
-  readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams'>;
+  readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams' | 'headersToSpanAttributes'>;
   readonly dns: Resolved<Omit<Options.DnsOptions, 'lookup'>>;
   readonly drainTimeoutMs: number;
   readonly limits: Resolved<Options.LimitsOptions>;
@@ -61,15 +62,8 @@ export const defaults = {
   health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
   telemetry: {
     maxHosts: 200,
-    redactQueryParams: [
-      'AWSAccessKeyId',
-      'Signature',
-      'sig',
-      'X-Goog-Signature',
-      'X-Amz-Signature',
-      'X-Amz-Credential',
-      'X-Amz-Security-Token',
-    ],
+    redactQueryParams: defaultRedactedQueryParams,
+    headersToSpanAttributes: { requestHeaders: [], responseHeaders: [] },
   },
   dns: { ttlMs: 30_000, errorTtlMs: 1_000, maxEntries: 10_000 },
   drainTimeoutMs: 30_000,

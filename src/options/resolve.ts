@@ -14,6 +14,7 @@ import type {
 } from './resolved.ts';
 import type {
   CloseOptions,
+  HeadersToSpanAttributes,
   HostOptions,
   HostRule,
   RequestPolicyOptions,
@@ -128,6 +129,7 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
       redactQueryParams: Object.freeze([
         ...(user.telemetry?.redactQueryParams ?? defaults.telemetry.redactQueryParams),
       ]),
+      headersToSpanAttributes: resolveHeaderCapture(user.telemetry?.headersToSpanAttributes),
     }),
     dns:
       user.dns === false
@@ -136,6 +138,18 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
     limits:
       user.limits === false ? false : Object.freeze({ ...defaults.limits, ...withoutUndefined(user.limits) }),
+  });
+}
+
+/** `telemetry.headersToSpanAttributes`, names in lower case (as the attributes name them). */
+function resolveHeaderCapture(
+  user: HeadersToSpanAttributes | undefined,
+): ResolvedOptions['telemetry']['headersToSpanAttributes'] {
+  const lower = (names: readonly string[] | undefined) =>
+    Object.freeze([...new Set((names ?? []).map((name) => name.toLowerCase()))]);
+  return Object.freeze({
+    requestHeaders: lower(user?.requestHeaders),
+    responseHeaders: lower(user?.responseHeaders),
   });
 }
 

@@ -57,4 +57,9 @@ export interface ResolvedTelemetry {
   readonly meterProvider: MeterProvider | undefined;
   readonly maxHosts: number;
   readonly redactQueryParams: readonly string[];
+  /** Lower-case header names. */
+  readonly headersToSpanAttributes: {
+    readonly requestHeaders: readonly string[];
+    readonly responseHeaders: readonly string[];
+  };
 }

@@ -8,6 +8,7 @@ import type {
   CircuitBreakerOptions,
   CloseOptions,
   DnsOptions,
+  HeadersToSpanAttributes,
   HealthOptions,
   HostOptions,
   HostRule,
@@ -141,11 +142,34 @@ const checkProvider =
     }
   };
 
+/** Headers whose values are credentials: never recorded on a span. */
+export const secretHeaders: readonly string[] = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'proxy-authorization',
+  'x-api-key',
+];
+const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const checkRecordedHeader: Validator = (value, path) => {
+  if (typeof value !== 'string' || !tokenRe.test(value)) fail(TypeError, path, 'a header name', value);
+  if (secretHeaders.includes((value as string).toLowerCase())) {
+    fail(RangeError, path, `a header that carries no credential (not ${secretHeaders.join(', ')})`, value);
+  }
+};
+
+const headerCaptureValidators: Validators<HeadersToSpanAttributes> = {
+  requestHeaders: checkArrayOf(checkRecordedHeader),
+  responseHeaders: checkArrayOf(checkRecordedHeader),
+};
+
 const telemetryValidators: Validators<TelemetryOptions> = {
   tracerProvider: checkProvider('getTracer'),
   meterProvider: checkProvider('getMeter'),
   maxHosts: checkNumber(0, true),
   redactQueryParams: checkArrayOf(checkString),
+  headersToSpanAttributes: checkGroup(headerCaptureValidators),
 };
 
 const dnsValidators: Validators<DnsOptions> = {
