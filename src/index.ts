@@ -25,9 +25,11 @@ export {
   isQueueFullError,
   isQueueTimeoutError,
   isResilientFetchError,
+  isResponseTooLargeError,
   QueueFullError,
   QueueTimeoutError,
   ResilientFetchError,
+  ResponseTooLargeError,
 } from './errors.ts';
 export type { HostPattern, HostPredicate, HostTarget } from './hosts/patterns.ts';
 export { install, isInstalled, uninstall } from './install.ts';
@@ -47,6 +49,7 @@ export type {
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResilientRequestInit,
+  ResponseOptions,
   RetryBudgetOptions,
   RetryContext,
   RetryOptions,

@@ -9,6 +9,7 @@ import type {
   Resolved,
   ResolvedBreaker,
   ResolvedOptions,
+  ResolvedResponse,
   ResolvedRetry,
   ResolvedTimeout,
 } from './resolved.ts';
@@ -92,6 +93,7 @@ function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
       defaults.circuitBreaker,
     ),
     timeout: mergeGroup(base.timeout, user.timeout, defaults.timeout) as ResolvedTimeout,
+    response: mergeGroup(base.response, user.response, defaults.response) as ResolvedResponse,
   });
 }
 
@@ -100,6 +102,7 @@ const basePolicy: HostPolicy = Object.freeze({
   retry: resolveRetry(undefined),
   circuitBreaker: Object.freeze({ ...defaults.circuitBreaker }),
   timeout: Object.freeze({ ...defaults.timeout }),
+  response: Object.freeze({ ...defaults.response }),
 });
 
 /**
@@ -208,6 +211,7 @@ export function resolveRequestPolicy(policy: HostPolicy, user: unknown, topLevel
     circuitBreaker: policy.circuitBreaker,
     retry: mergeRetry(policy.retry, u.retry, topLevel?.retry),
     timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
+    response: mergeGroup(policy.response, u.response, defaults.response) as ResolvedResponse,
   };
 }
 

@@ -16,6 +16,7 @@ import type {
   PoolOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
+  ResponseOptions,
   RetryBudgetOptions,
   RetryOptions,
   TelemetryOptions,
@@ -69,6 +70,7 @@ const poolValidators: Validators<PoolOptions> = {
       fail(TypeError, path, 'an http: or https: URL, or false', value);
     }
   },
+  maxHeaderSize: checkNumber(1, true),
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {
@@ -116,11 +118,23 @@ const timeoutValidators: Validators<TimeoutOptions> = {
   deadlineCoversBody: checkBoolean,
 };
 
+const orFalse =
+  (check: Validator): Validator =>
+  (value, path) => {
+    if (value !== false) check(value, path);
+  };
+
+const responseValidators: Validators<ResponseOptions> = {
+  maxBytes: orFalse(checkNumber(0, true)),
+  maxRatio: orFalse(checkNumber(1, false)),
+};
+
 export const hostValidators: Validators<HostOptions> = {
   pool: checkGroup(poolValidators),
   retry: checkGroup(retryValidators, true),
   circuitBreaker: checkGroup(breakerValidators, true),
   timeout: checkGroup(timeoutValidators),
+  response: checkGroup(responseValidators),
 };
 
 const healthValidators: Validators<HealthOptions> = {
@@ -182,9 +196,7 @@ const dnsValidators: Validators<DnsOptions> = {
 const limitsValidators: Validators<LimitsOptions> = {
   maxInFlight: checkNumber(1, true),
   maxQueue: checkNumber(0, true),
-  queueTimeoutMs: (value, path) => {
-    if (value !== false) checkNumber(1, false, maxTimerMs)(value, path);
-  },
+  queueTimeoutMs: orFalse(checkNumber(1, false, maxTimerMs)),
 };
 
 export const topValidators: Validators<ResilientFetchOptions> = {
@@ -242,6 +254,7 @@ const ruleValidators: Validators<HostRule> = { ...hostValidators, match: checkPa
 export const requestValidators: Validators<RequestPolicyOptions> = {
   retry: checkGroup(requestRetryValidators, true),
   timeout: checkGroup(timeoutValidators),
+  response: checkGroup(responseValidators),
 };
 
 export const closeValidators: Validators<CloseOptions> = {

@@ -63,6 +63,25 @@ describe('hostile upstreams', () => {
     assert.equal(native.byteLength, bombSize);
   });
 
+  it('a gzip bomb with a cap: the body errors early with our error as the cause, memory stays flat', async () => {
+    await using rfetch = createResilientFetch({ response: { maxBytes: 2 * 1024 * 1024, maxRatio: 100 } });
+    const before = process.memoryUsage().arrayBuffers;
+    const res = await rfetch(`${server.url}/bomb`);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let decoded = 0;
+    const error = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        decoded += value.byteLength;
+      }
+    })().catch((e: unknown) => e);
+    assert.ok(error instanceof TypeError && error.message === 'terminated', String(error));
+    assert.equal((error.cause as { code?: string }).code, 'ERR_RF_RESPONSE_TOO_LARGE');
+    assert.ok(decoded <= 2 * 1024 * 1024, `${decoded} of ${bombSize} bytes decoded`);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024);
+  });
+
   it('response headers arriving one byte at a time are ended by the attempt timeout, the socket closed', async () => {
     let closed: Promise<unknown> = Promise.resolve();
     const drip = net.createServer((socket) => {
