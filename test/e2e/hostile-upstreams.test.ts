@@ -191,6 +191,30 @@ describe('hostile upstreams', () => {
     );
   });
 
+  it('a cross-origin redirect drops authorization, cookie and proxy-authorization, as Node fetch drops them', async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    await using other = await startServer((req, res) => {
+      seen.push(req.headers);
+      res.end('landed');
+    });
+    await using rfetch = make();
+    const url = `${server.url}/to?location=${encodeURIComponent(`${other.url}/landing`)}`;
+    const headers = {
+      authorization: 'Bearer t',
+      cookie: 'sid=1',
+      'proxy-authorization': 'Basic p',
+      'x-kept': '1',
+    };
+    for (const f of [rfetch, fetch]) assert.equal(await (await f(url, { headers })).text(), 'landed');
+    assert.equal(seen.length, 2);
+    for (const headersSeen of seen) {
+      assert.deepEqual(
+        ['authorization', 'cookie', 'proxy-authorization', 'x-kept'].map((name) => headersSeen[name]),
+        [undefined, undefined, undefined, '1'],
+      );
+    }
+  });
+
   it('Retry-After that is huge, negative, fractional or garbage: never a long wait, never a throw', async () => {
     await using rfetch = make();
     const cases = [
