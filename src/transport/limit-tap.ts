@@ -8,7 +8,7 @@
 
 import { ForwardingHandler, type LegacyHandler } from '../dispatch/handler.ts';
 import { isOwnDispatcher, markOwnDispatcher } from '../dispatch/own.ts';
-import { adopt } from './fast/response.ts';
+import { adopt, cancelUnclaimed } from './fast/response.ts';
 import { declaredTooLarge, type ResponseLimits, ResponseMeter } from './response-limit.ts';
 import type { FetchInit } from './types.ts';
 
@@ -85,6 +85,15 @@ export function limitInit(init: FetchInit, state: LimitState): FetchInit {
   return { ...init, dispatcher: wrapper } as FetchInit;
 }
 
+/**
+ * The counted body of a collected Response is cancelled by the rule of Node's fetch (only when nobody
+ * locked, read or errored it), which cancels fetch's own body under it and so ends the request: fetch's
+ * registry does not know the Response we build.
+ */
+const countedFinalizer = new FinalizationRegistry<ReadableStream>((stream) =>
+  cancelUnclaimed(stream, new DOMException('Response object has been garbage collected', 'AbortError')),
+);
+
 /** `response` with its body counted by `state`'s meter: past a limit, the request is aborted. */
 export function limitBody(response: Response, state: LimitState): Response {
   const meter = state.meter;
@@ -105,5 +114,6 @@ export function limitBody(response: Response, state: LimitState): Response {
     statusText: response.statusText,
     headers: response.headers,
   });
+  countedFinalizer.register(limited, counted);
   return adopt(limited, response.url, response.redirected, response.type);
 }

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
 import {
   createResilientFetch,
@@ -15,6 +17,9 @@ import { expectRejection } from '../helpers/contract.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const mib = 1024 * 1024;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** How reading a body ended: the bytes read, and the error if it errored. */
 async function readBody(res: Response): Promise<{ bytes: number; error?: unknown }> {
@@ -142,6 +147,19 @@ describe('response limits', () => {
       assert.equal((await readBody(off)).bytes, 2 * mib);
     });
   }
+
+  it('node route: a limited Response dropped unread is cancelled once collected, its connection closed', async () => {
+    await using rfetch = make({ response: { maxBytes: 64 * mib } });
+    await (async () => {
+      const res = await rfetch(new Request(`${server.url}/chunked`));
+      assert.equal(res.status, 200); // dropped here, unread
+    })();
+    for (let i = 0; i < 5 && server.openSockets > 0; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await server.socketsClosed(2_000);
+  });
 
   it('refuses invalid limits, naming the option path', async () => {
     assert.throws(
