@@ -10,7 +10,6 @@ import { type Attributes, SpanKind, SpanStatusCode, type Tracer, trace } from '@
 import { addressOf, portOf } from '../hosts/key.ts';
 import type { ResolvedTelemetry } from '../options/resolved.ts';
 import type { CallOutcome } from '../outcome/health.ts';
-import type { BreakerTransition } from '../policies/breaker.ts';
 import type { FetchInit } from '../transport/types.ts';
 import { Attempt, type AttemptKit, type AttemptScope, type CallInfo } from './attempt-span.ts';
 import {
@@ -26,6 +25,13 @@ import * as semconv from './semconv.ts';
 
 export type { AttemptScope, CallInfo } from './attempt-span.ts';
 export type { TelemetrySources } from './instruments.ts';
+
+/** A circuit's move, as the breaker reports it (telemetry sits below the policies: it names only what it records). */
+export interface CircuitChange {
+  readonly host: string;
+  readonly from: string;
+  readonly to: string;
+}
 
 export class Telemetry {
   readonly #tracer: Tracer;
@@ -84,7 +90,7 @@ export class Telemetry {
   }
 
   /** A circuit moved (span event on the caller's active span). */
-  circuit(transition: BreakerTransition): void {
+  circuit(transition: CircuitChange): void {
     trace.getActiveSpan()?.addEvent(semconv.EVENT_CIRCUIT, {
       'server.address': addressOf(transition.host),
       'server.port': portOf(transition.host),

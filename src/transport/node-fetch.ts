@@ -38,17 +38,44 @@ export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch):
     if (peer !== undefined && init.dispatcher !== undefined) {
       init = { ...init, dispatcher: tapDispatcher(init.dispatcher, peer) } as FetchInit;
     }
-    // A Request may carry a dispatcher of its own, which only Node's fetch can read, and which wins over
-    // the global one but not over `init.dispatcher`: ours goes in the global slot for the call instead.
     const { input, limits } = request;
     // Response limits: a dispatcher in front counts what undici receives, a meter what fetch decodes.
     const state = limits === undefined ? undefined : new LimitState(limits);
     if (state !== undefined) init = limitInit(init, state);
     let pending: Promise<Response>;
+    // A Request may carry a dispatcher of its own, which only Node's fetch can read, and which wins over
+    // the global one but not over `init.dispatcher`: ours goes in the global slot for the call instead.
     if (input instanceof Request && init.dispatcher !== undefined && isOwnDispatcher(init.dispatcher)) {
       const { dispatcher, ...rest } = init;
-      pending = withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest));
+      pending = settledByAbort(
+        withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest)),
+        rest.signal,
+      );
     } else pending = fetchImpl(input, init);
     return state === undefined ? pending : pending.then((response) => limitBody(response, state));
   };
+}
+
+/**
+ * `pending`, or the abort reason of `signal` if that comes first. Node's fetch cannot abort a call whose
+ * dispatcher never answers its handler (a Request built with an undici 8 dispatcher: Node's fetch hands
+ * it the undici 7 handler API and waits forever, its signal included), so the call settles on the abort
+ * here, with the reason Node's fetch rejects with, as it would have.
+ */
+function settledByAbort(pending: Promise<Response>, signal: unknown): Promise<Response> {
+  if (!(signal instanceof AbortSignal) || signal.aborted) return pending;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -19,6 +19,7 @@ import { gzipSync } from 'node:zlib';
 import * as undici8 from 'undici';
 import * as undici7 from 'undici7';
 import { createResilientFetch, type ResilientFetch } from '../../src/index.ts';
+import { runScriptInChild } from '../helpers/child.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const nativeFetch: typeof fetch = globalThis.fetch;
@@ -263,7 +264,7 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
   });
 
   it("1. a Request's own undici 8 dispatcher is used (reference: undici 8's fetch and Request)", {
-    todo: "issue 14 item 1: a global Request carrying an undici 8 dispatcher: Node's fetch reads it where nobody else can, and hands it its legacy handler (the call waits for the attempt timeout); see the README's Dispatchers you pass",
+    todo: "issue 14 item 1: a global Request carrying an undici 8 dispatcher: Node's fetch reads it where nobody else can, and hands it its legacy handler (ours ends at the attempt timeout or the caller's abort, Node's never settles); see the README's Dispatchers you pass",
   }, async () => {
     const run = async (f: typeof fetch, RequestClass: typeof Request) => {
       const mock = mockAgent(undici8)();
@@ -276,6 +277,43 @@ describe("dispatchers a caller passes (issue 14): resilientFetch uses them as un
     const reference = await run(undici8Fetch, undici8.Request as unknown as typeof Request);
     assert.equal((reference as { body?: string }).body, 'mocked');
     assert.deepEqual(await run(rfetch, Request), reference);
+  });
+
+  it("1. that limit still settles: the first such call of a process never settles in Node's fetch, its signal included; ours rejects with the signal's reason, and at the attempt timeout", async () => {
+    // The first call of a process: later ones in the same process abort in Node's fetch too.
+    const firstCall = async (client: 'native' | 'ours') => {
+      const child = await runScriptInChild(
+        `import { MockAgent } from 'undici';
+        import { createResilientFetch } from './src/index.ts';
+        const mock = new MockAgent();
+        mock.disableNetConnect();
+        mock.get(${JSON.stringify(origin)}).intercept({ path: '/x' }).reply(200, 'mocked');
+        const f = ${JSON.stringify(client)} === 'native' ? fetch : createResilientFetch();
+        const call = f(new Request(${JSON.stringify(`${origin}/x`)}, { dispatcher: mock }), { signal: AbortSignal.timeout(200) });
+        const outcome = await Promise.race([
+          call.then((r) => 'status ' + r.status, (e) => e.name + ': ' + e.message),
+          new Promise((resolve) => setTimeout(() => resolve('pending'), 1_500)),
+        ]);
+        console.log(outcome);
+        process.exit(0);`,
+      );
+      assert.equal(child.timedOut, false, child.stderr);
+      return child.stdout.trim();
+    };
+    assert.equal(await firstCall('native'), 'pending');
+    assert.equal(await firstCall('ours'), 'TimeoutError: The operation was aborted due to timeout');
+    const mock = mockAgent(undici8)();
+    try {
+      const started = performance.now();
+      const request = new Request(`${origin}/x`, { dispatcher: mock } as RequestInit);
+      const outcome = await outcomeOf(() =>
+        rfetch(request, { resilience: { timeout: { attemptMs: 200 }, retry: false } } as RequestInit),
+      );
+      assert.match((outcome as { rejected?: string }).rejected ?? String(outcome), /^TimeoutError: /);
+      assert.ok(performance.now() - started < 1_000);
+    } finally {
+      await release(mock);
+    }
   });
 
   it("1. init.dispatcher overrides the Request's dispatcher, as in Node's fetch", async () => {
