@@ -238,8 +238,8 @@ export interface HostOptions {
 /**
  * Limits on a response's body, per host and per call (`init.resilience.response`). Past one, the call
  * fails with a `ResponseTooLargeError` (`ERR_RF_RESPONSE_TOO_LARGE`) as its cause and the connection is
- * dropped: before the body is read when `content-length` announces too much (`TypeError('fetch
- * failed')`), else while it is read (the body errors with `TypeError('terminated')`).
+ * dropped: before the body is read when the `content-length` of an unencoded body announces too much
+ * (`TypeError('fetch failed')`), else while it is read (the body errors with `TypeError('terminated')`).
  */
 export interface ResponseOptions {
   /**

@@ -9,7 +9,7 @@
 import { ForwardingHandler, type LegacyHandler } from '../dispatch/handler.ts';
 import { isOwnDispatcher, markOwnDispatcher } from '../dispatch/own.ts';
 import { adopt, cancelUnclaimed } from './fast/response.ts';
-import { declaredTooLarge, type ResponseLimits, ResponseMeter } from './response-limit.ts';
+import { declaredTooLarge, decodedLength, type ResponseLimits, ResponseMeter } from './response-limit.ts';
 import type { FetchInit } from './types.ts';
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
@@ -57,7 +57,11 @@ class LimitTap extends ForwardingHandler {
     const state = this.#state;
     const followed = redirectStatuses.has(status as number) && headerOf(headers, 'location') !== undefined;
     if (!followed && (status as number) >= 200) {
-      const over = declaredTooLarge(state.limits, headerOf(headers, 'content-length'));
+      const length = decodedLength(
+        headerOf(headers, 'content-length'),
+        headerOf(headers, 'content-encoding'),
+      );
+      const over = declaredTooLarge(state.limits, length);
       if (over !== undefined) {
         state.abort?.(over);
         return false;

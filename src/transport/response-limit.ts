@@ -23,7 +23,7 @@ export function limitsOf(host: string, response: ResolvedResponse): ResponseLimi
   return { host, maxBytes: response.maxBytes, maxRatio: response.maxRatio };
 }
 
-/** The error for a `content-length` over the byte cap, or undefined. */
+/** The error for a decoded size announced by `content-length` over the byte cap, or undefined. */
 export function declaredTooLarge(
   limits: ResponseLimits,
   contentLength: string | null | undefined,
@@ -86,11 +86,18 @@ export class ResponseMeter {
   }
 }
 
-/** The `content-length` value of a header list (names and values alternating), if any. */
-function contentLengthOf(list: readonly string[]): string | undefined {
-  for (let i = 0; i < list.length; i += 2) if (list[i] === 'content-length') return list[i + 1];
+/** The value of header `name` in a header list (lower-case names and values, alternating), if any. */
+function valueOf(list: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
   return undefined;
 }
+
+/**
+ * The `content-length` that tells the decoded size: only an unencoded body's (an encoded body's counts
+ * the encoded bytes, which say nothing certain about the decoded ones).
+ */
+export const decodedLength = (contentLength: string | undefined, encoding: string | undefined) =>
+  encoding === undefined || encoding.trim().toLowerCase() === 'identity' ? contentLength : undefined;
 
 /**
  * The meter of a response with header list `list` (lower-case names and values, alternating), or the
@@ -101,5 +108,6 @@ export function meterOf(
   list: readonly string[],
   counter: EncodedCount,
 ): ResponseMeter | ResponseTooLargeError {
-  return declaredTooLarge(limits, contentLengthOf(list)) ?? new ResponseMeter(limits, counter);
+  const length = decodedLength(valueOf(list, 'content-length'), valueOf(list, 'content-encoding'));
+  return declaredTooLarge(limits, length) ?? new ResponseMeter(limits, counter);
 }

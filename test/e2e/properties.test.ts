@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { createResilientFetch } from '../../src/index.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -250,6 +251,52 @@ describe('properties of generated options', () => {
         },
       ),
       { numRuns: runs },
+    );
+  });
+});
+
+describe('properties of response limits', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer((req, res) => {
+      const q = new URL(req.url ?? '/', 'http://x').searchParams;
+      const raw = Buffer.alloc(Number(q.get('n')), 'a');
+      const body = q.has('gzip') ? gzipSync(raw) : raw;
+      const headers: Record<string, string | number> = q.has('gzip') ? { 'content-encoding': 'gzip' } : {};
+      if (!q.has('chunked')) headers['content-length'] = body.length;
+      res.writeHead(200, headers).end(body);
+    });
+  });
+  after(() => server.close());
+
+  it('a body is read whole exactly when its decoded size is within maxBytes, on both routes', async () => {
+    await using rfetch = createResilientFetch({ retry: false });
+    const call = fc.record({
+      size: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.integer({ min: 0, max: 40 })),
+      maxBytes: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.integer({ min: 0, max: 40 })),
+      gzip: fc.boolean(),
+      chunked: fc.boolean(),
+      viaRequest: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(call, async ({ size, maxBytes, gzip, chunked, viaRequest }) => {
+        const url = `${server.url}/?n=${size}${gzip ? '&gzip' : ''}${chunked ? '&chunked' : ''}`;
+        const init = { resilience: { response: { maxBytes } } } as RequestInit;
+        const read = async () =>
+          (await (viaRequest ? rfetch(new Request(url), init) : rfetch(url, init))).arrayBuffer();
+        const out = await settle(read(), 5_000);
+        if (size <= maxBytes) {
+          assert.equal(out.status, 'fulfilled', String(out.status === 'rejected' && out.reason));
+          assert.equal(out.status === 'fulfilled' && out.value.byteLength, size);
+          return;
+        }
+        assert.equal(out.status, 'rejected');
+        const error = (out as { reason: TypeError }).reason;
+        // Before the body when an unencoded body's content-length is over the cap, else while reading.
+        assert.ok(['fetch failed', 'terminated'].includes(error.message), error.message);
+        assert.equal((error.cause as { code?: string }).code, 'ERR_RF_RESPONSE_TOO_LARGE');
+      }),
+      { numRuns: Math.ceil(runs / 2) },
     );
   });
 });

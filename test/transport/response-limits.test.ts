@@ -161,6 +161,16 @@ describe('response limits', () => {
     await server.socketsClosed(2_000);
   });
 
+  it('an encoded body whose content-length is over maxBytes but decodes within it is read whole', async () => {
+    await using tiny = await startServer((_req, res) => {
+      const empty = zlib.gzipSync(Buffer.alloc(0));
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': empty.length }).end(empty);
+    });
+    await using rfetch = make({ response: { maxBytes: 5 } });
+    assert.equal((await (await rfetch(tiny.url)).arrayBuffer()).byteLength, 0);
+    assert.equal((await (await rfetch(new Request(tiny.url))).arrayBuffer()).byteLength, 0);
+  });
+
   it('refuses invalid limits, naming the option path', async () => {
     assert.throws(
       () => createResilientFetch({ response: { maxBytes: -1 } }),
