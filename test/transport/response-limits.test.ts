@@ -161,6 +161,14 @@ describe('response limits', () => {
     await server.socketsClosed(2_000);
   });
 
+  it("configureHost sets and removes a host's limits live", async () => {
+    await using rfetch = make();
+    rfetch.configureHost(host, { response: { maxBytes: 10 } });
+    await assert.rejects(rfetch(`${server.url}/sized`), (e: TypeError) => isResponseTooLargeError(e.cause));
+    rfetch.removeHost(host);
+    assert.equal((await (await rfetch(`${server.url}/sized`)).arrayBuffer()).byteLength, 2 * mib);
+  });
+
   it('an encoded body whose content-length is over maxBytes but decodes within it is read whole', async () => {
     await using tiny = await startServer((_req, res) => {
       const empty = zlib.gzipSync(Buffer.alloc(0));
