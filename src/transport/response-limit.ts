@@ -87,7 +87,7 @@ export class ResponseMeter {
 }
 
 /** The value of header `name` in a header list (lower-case names and values, alternating), if any. */
-function valueOf(list: readonly string[], name: string): string | undefined {
+function headerValue(list: readonly string[], name: string): string | undefined {
   for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
   return undefined;
 }
@@ -108,6 +108,6 @@ export function meterOf(
   list: readonly string[],
   counter: EncodedCount,
 ): ResponseMeter | ResponseTooLargeError {
-  const length = decodedLength(valueOf(list, 'content-length'), valueOf(list, 'content-encoding'));
+  const length = decodedLength(headerValue(list, 'content-length'), headerValue(list, 'content-encoding'));
   return declaredTooLarge(limits, length) ?? new ResponseMeter(limits, counter);
 }

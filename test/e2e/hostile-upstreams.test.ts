@@ -87,7 +87,7 @@ describe('hostile upstreams', () => {
     const drip = net.createServer((socket) => {
       closed = new Promise((resolve) => socket.once('close', resolve));
       socket.on('error', () => {});
-      const head = 'HTTP/1.1 200 OK\r\nx-slow: ' + 'a'.repeat(10_000);
+      const head = `HTTP/1.1 200 OK\r\nx-slow: ${'a'.repeat(10_000)}`;
       let i = 0;
       const timer = setInterval(() => {
         if (socket.destroyed) clearInterval(timer);
