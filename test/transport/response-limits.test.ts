@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
+import { Agent } from 'undici';
 import {
   createResilientFetch,
   isResponseTooLargeError,
@@ -159,6 +160,24 @@ describe('response limits', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await server.socketsClosed(2_000);
+  });
+
+  it('apply to a dispatcher you pass in init (an undici 8 Agent) too', async () => {
+    await using rfetch = make();
+    const agent = new Agent();
+    try {
+      const init = {
+        dispatcher: agent,
+        resilience: { response: { maxBytes: 10 } },
+      } as unknown as RequestInit;
+      await assert.rejects(rfetch(`${server.url}/sized`, init), (e: TypeError) =>
+        isResponseTooLargeError(e.cause),
+      );
+      const { error } = await readBody(await rfetch(`${server.url}/chunked`, init));
+      assert.ok(isResponseTooLargeError((error as Error).cause));
+    } finally {
+      await agent.destroy();
+    }
   });
 
   it("configureHost sets and removes a host's limits live", async () => {
