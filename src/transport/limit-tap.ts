@@ -8,6 +8,7 @@
 
 import { ForwardingHandler, type LegacyHandler } from '../dispatch/handler.ts';
 import { isOwnDispatcher, markOwnDispatcher } from '../dispatch/own.ts';
+import { fetchFailed } from '../errors.ts';
 import { adopt, cancelUnclaimed } from './fast/response.ts';
 import { declaredTooLarge, decodedLength, type ResponseLimits, ResponseMeter } from './response-limit.ts';
 import type { FetchInit } from './types.ts';
@@ -98,10 +99,29 @@ const countedFinalizer = new FinalizationRegistry<ReadableStream>((stream) =>
   cancelUnclaimed(stream, new DOMException('Response object has been garbage collected', 'AbortError')),
 );
 
+/**
+ * The meter of a response the tap never saw (a Request's own dispatcher, which Node's fetch reads where
+ * nobody else can): the byte cap only, from the headers and what fetch decodes (the encoded bytes that
+ * the ratio needs are unseen). Throws fetch's network error when the content-length is over the cap.
+ */
+function unseenMeter(response: Response, state: LimitState): ResponseMeter {
+  const { headers } = response;
+  const length = decodedLength(
+    headers.get('content-length') ?? undefined,
+    headers.get('content-encoding') ?? undefined,
+  );
+  const over = declaredTooLarge(state.limits, length);
+  if (over !== undefined) {
+    response.body?.cancel(over).catch(() => {});
+    throw fetchFailed(over);
+  }
+  return new ResponseMeter({ ...state.limits, maxRatio: false }, state);
+}
+
 /** `response` with its body counted by `state`'s meter: past a limit, the request is aborted. */
 export function limitBody(response: Response, state: LimitState): Response {
-  const meter = state.meter;
-  if (response.body === null || meter === undefined) return response;
+  if (response.body === null) return response;
+  const meter = state.meter ?? unseenMeter(response, state);
   const counted = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {

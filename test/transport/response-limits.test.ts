@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
 import { Agent } from 'undici';
+import { Agent as Agent7 } from 'undici7';
 import {
   createResilientFetch,
   isResponseTooLargeError,
@@ -175,6 +176,31 @@ describe('response limits', () => {
       );
       const { error } = await readBody(await rfetch(`${server.url}/chunked`, init));
       assert.ok(isResponseTooLargeError((error as Error).cause));
+    } finally {
+      await agent.destroy();
+    }
+  });
+
+  it("a Request carrying its own dispatcher: maxBytes still applies (the ratio cannot: undici's side is unseen)", async () => {
+    await using rfetch = make();
+    const agent = new Agent7();
+    try {
+      const limited = { resilience: { response: { maxBytes: 10, maxRatio: 1 } } } as RequestInit;
+      const request = () =>
+        new Request(`${server.url}/sized`, { dispatcher: agent } as unknown as RequestInit);
+      await assert.rejects(
+        rfetch(request(), limited),
+        (e: TypeError) => e.message === 'fetch failed' && isResponseTooLargeError(e.cause),
+      );
+      const chunked = new Request(`${server.url}/chunked`, { dispatcher: agent } as unknown as RequestInit);
+      const { error, bytes } = await readBody(await rfetch(chunked, limited));
+      assert.ok(
+        error instanceof TypeError && error.message === 'terminated' && isResponseTooLargeError(error.cause),
+      );
+      assert.ok(bytes <= 10);
+      const ratioOnly = { resilience: { response: { maxRatio: 1 } } } as RequestInit;
+      const text = new Request(`${server.url}/text`, { dispatcher: agent } as unknown as RequestInit);
+      assert.equal((await readBody(await rfetch(text, ratioOnly))).bytes, 136_000);
     } finally {
       await agent.destroy();
     }
