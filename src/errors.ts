@@ -18,6 +18,8 @@ export const ErrorCodes = {
   QUEUE_FULL: 'ERR_RF_QUEUE_FULL',
   /** The request waited `limits.queueTimeoutMs` for a slot and was not sent. */
   QUEUE_TIMEOUT: 'ERR_RF_QUEUE_TIMEOUT',
+  /** The response went past `response.maxBytes` or `response.maxRatio`: the connection was dropped. */
+  RESPONSE_TOO_LARGE: 'ERR_RF_RESPONSE_TOO_LARGE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -121,6 +123,31 @@ export class QueueTimeoutError extends ResilientFetchError {
   }
 }
 
+/**
+ * A response past a limit the caller set (`response.maxBytes`, `response.maxRatio`). Before the body,
+ * the call rejects with `TypeError('fetch failed')` whose cause this is; while the body is read, the body
+ * errors with `TypeError('terminated')` whose cause this is. Either way the connection is dropped.
+ */
+export class ResponseTooLargeError extends ResilientFetchError {
+  /** The option that was exceeded. */
+  readonly option: 'response.maxBytes' | 'response.maxRatio';
+  /** Its value: bytes, or decoded bytes per encoded byte. */
+  readonly limit: number;
+
+  constructor(host: string, option: ResponseTooLargeError['option'], limit: number, what: string) {
+    const unit =
+      option === 'response.maxBytes' ? `${limit} bytes` : `${limit} decoded bytes per encoded byte`;
+    super(
+      ErrorCodes.RESPONSE_TOO_LARGE,
+      `resilient-fetch: the response from ${host} ${what}, past ${option} (${unit}): the connection was dropped`,
+      { host },
+    );
+    this.name = 'ResponseTooLargeError';
+    this.option = option;
+    this.limit = limit;
+  }
+}
+
 /** True for any error thrown by resilient-fetch (any copy of it); with `code`, only for that code. */
 export function isResilientFetchError(error: unknown, code?: ErrorCode): error is ResilientFetchError {
   if (typeof error !== 'object' || error === null || !(kBrand in error)) return false;
@@ -144,6 +171,9 @@ export const isQueueFullError = (error: unknown): error is QueueFullError =>
 
 export const isQueueTimeoutError = (error: unknown): error is QueueTimeoutError =>
   isResilientFetchError(error, ErrorCodes.QUEUE_TIMEOUT);
+
+export const isResponseTooLargeError = (error: unknown): error is ResponseTooLargeError =>
+  isResilientFetchError(error, ErrorCodes.RESPONSE_TOO_LARGE);
 
 /** fetch's network error: `TypeError('fetch failed')` with what went wrong as its cause. */
 export const fetchFailed = (cause: unknown): TypeError => new TypeError('fetch failed', { cause });

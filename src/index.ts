@@ -25,9 +25,11 @@ export {
   isQueueFullError,
   isQueueTimeoutError,
   isResilientFetchError,
+  isResponseTooLargeError,
   QueueFullError,
   QueueTimeoutError,
   ResilientFetchError,
+  ResponseTooLargeError,
 } from './errors.ts';
 export type { HostPattern, HostPredicate, HostTarget } from './hosts/patterns.ts';
 export { install, isInstalled, uninstall } from './install.ts';
@@ -37,6 +39,7 @@ export type { ResolvedOptions } from './options/resolved.ts';
 export type {
   CircuitBreakerOptions,
   CloseOptions,
+  HeadersToSpanAttributes,
   HealthOptions,
   HostOptions,
   HostRule,
@@ -46,6 +49,7 @@ export type {
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResilientRequestInit,
+  ResponseOptions,
   RetryBudgetOptions,
   RetryContext,
   RetryOptions,
@@ -64,3 +68,4 @@ export type {
 export { classifyHealth } from './outcome/health.ts';
 export type { CircuitStateName } from './policies/breaker.ts';
 export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';
+export { defaultRedactedQueryParams, semconvRedactedQueryParams } from './telemetry/redact.ts';

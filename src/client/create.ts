@@ -20,6 +20,7 @@ import { HealthBoard } from './health-board.ts';
 import { HostRegistry } from './host-registry.ts';
 import { Instance, methodNames } from './instance.ts';
 import { Lifecycle, type Teardown } from './lifecycle.ts';
+import { warnIfVerifyOff } from './tls-warning.ts';
 import type { ResilientFetch } from './types.ts';
 
 /** The total cap in front of the pools, when `limits` is on. */
@@ -47,6 +48,7 @@ const teardownOf = (pools: PoolSet, limiter: Limiter | undefined): Teardown => (
 
 export function createResilientFetch(options: ResilientFetchOptions = {}): ResilientFetch {
   const resolved = resolveOptions(options);
+  warnIfVerifyOff(resolved);
   // The instance's own table of overrides: configureHost() changes it, and nothing else.
   const table = new HostTable<HostPolicy>(resolved, resolved.hosts);
   const pools = createPools(resolved, table);

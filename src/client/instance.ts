@@ -15,6 +15,7 @@ import type { FastTransport } from '../transport/fast/transport.ts';
 import type { HealthBoard } from './health-board.ts';
 import type { HostRegistry } from './host-registry.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import { warnIfHostVerifyOff } from './tls-warning.ts';
 import type { HealthChange, ResilientFetchMethods, ResilientFetchStats } from './types.ts';
 
 /** The parts the methods act on. */
@@ -106,6 +107,7 @@ export class Instance implements ResilientFetchMethods {
 
   configureHost(pattern: HostPattern, options: HostOptions): void {
     const { key, policy } = resolveHostOverride(this.#parts.options, pattern, options);
+    warnIfHostVerifyOff(this.#parts.options, key, policy);
     this.#parts.table.set(key, policy);
     this.#applyHostChange();
   }

@@ -47,6 +47,7 @@ function agentOptions(pool: HostPolicy['pool'], lookup: unknown): object {
     connectTimeout: pool.connectTimeoutMs,
     headersTimeout: pool.headersTimeoutMs,
     bodyTimeout: pool.bodyTimeoutMs,
+    maxHeaderSize: pool.maxHeaderSize,
   };
 }
 

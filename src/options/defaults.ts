@@ -1,6 +1,13 @@
 /** The one place where defaults live, checked against the resolved option types. */
 import { retryableErrorCodes } from '../outcome/classify.ts';
-import type { Resolved, ResolvedBreaker, ResolvedTelemetry, ResolvedTimeout } from './resolved.ts';
+import { defaultRedactedQueryParams } from '../telemetry/redact.ts';
+import type {
+  Resolved,
+  ResolvedBreaker,
+  ResolvedResponse,
+  ResolvedTelemetry,
+  ResolvedTimeout,
+} from './resolved.ts';
 import type * as Options from './types.ts';
 
 /** The shape of `defaults`: every option that has a default, at the type it resolves to. */
@@ -11,8 +18,9 @@ interface Defaults {
   };
   readonly circuitBreaker: ResolvedBreaker;
   readonly timeout: ResolvedTimeout;
+  readonly response: ResolvedResponse;
   readonly health: Resolved<Options.HealthOptions>;
-  readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams'>;
+  readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams' | 'headersToSpanAttributes'>;
   readonly dns: Resolved<Omit<Options.DnsOptions, 'lookup'>>;
   readonly drainTimeoutMs: number;
   readonly limits: Resolved<Options.LimitsOptions>;
@@ -29,6 +37,7 @@ export const defaults = {
     tls: {},
     allowH2: false,
     proxy: false,
+    maxHeaderSize: 16_384,
   },
   retry: {
     strategy: 'exponential',
@@ -58,18 +67,12 @@ export const defaults = {
     deadlineMs: 120_000,
     deadlineCoversBody: false,
   },
+  response: { maxBytes: false, maxRatio: false },
   health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
   telemetry: {
     maxHosts: 200,
-    redactQueryParams: [
-      'AWSAccessKeyId',
-      'Signature',
-      'sig',
-      'X-Goog-Signature',
-      'X-Amz-Signature',
-      'X-Amz-Credential',
-      'X-Amz-Security-Token',
-    ],
+    redactQueryParams: defaultRedactedQueryParams,
+    headersToSpanAttributes: { requestHeaders: [], responseHeaders: [] },
   },
   dns: { ttlMs: 30_000, errorTtlMs: 1_000, maxEntries: 10_000 },
   drainTimeoutMs: 30_000,

@@ -9,11 +9,13 @@ import type {
   Resolved,
   ResolvedBreaker,
   ResolvedOptions,
+  ResolvedResponse,
   ResolvedRetry,
   ResolvedTimeout,
 } from './resolved.ts';
 import type {
   CloseOptions,
+  HeadersToSpanAttributes,
   HostOptions,
   HostRule,
   RequestPolicyOptions,
@@ -91,6 +93,7 @@ function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
       defaults.circuitBreaker,
     ),
     timeout: mergeGroup(base.timeout, user.timeout, defaults.timeout) as ResolvedTimeout,
+    response: mergeGroup(base.response, user.response, defaults.response) as ResolvedResponse,
   });
 }
 
@@ -99,6 +102,7 @@ const basePolicy: HostPolicy = Object.freeze({
   retry: resolveRetry(undefined),
   circuitBreaker: Object.freeze({ ...defaults.circuitBreaker }),
   timeout: Object.freeze({ ...defaults.timeout }),
+  response: Object.freeze({ ...defaults.response }),
 });
 
 /**
@@ -128,6 +132,7 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
       redactQueryParams: Object.freeze([
         ...(user.telemetry?.redactQueryParams ?? defaults.telemetry.redactQueryParams),
       ]),
+      headersToSpanAttributes: resolveHeaderCapture(user.telemetry?.headersToSpanAttributes),
     }),
     dns:
       user.dns === false
@@ -136,6 +141,18 @@ export function resolveOptions(user: ResilientFetchOptions = {}): ResolvedOption
     drainTimeoutMs: user.drainTimeoutMs ?? defaults.drainTimeoutMs,
     limits:
       user.limits === false ? false : Object.freeze({ ...defaults.limits, ...withoutUndefined(user.limits) }),
+  });
+}
+
+/** `telemetry.headersToSpanAttributes`, names in lower case (as the attributes name them). */
+function resolveHeaderCapture(
+  user: HeadersToSpanAttributes | undefined,
+): ResolvedOptions['telemetry']['headersToSpanAttributes'] {
+  const lower = (names: readonly string[] | undefined) =>
+    Object.freeze([...new Set((names ?? []).map((name) => name.toLowerCase()))]);
+  return Object.freeze({
+    requestHeaders: lower(user?.requestHeaders),
+    responseHeaders: lower(user?.responseHeaders),
   });
 }
 
@@ -194,6 +211,7 @@ export function resolveRequestPolicy(policy: HostPolicy, user: unknown, topLevel
     circuitBreaker: policy.circuitBreaker,
     retry: mergeRetry(policy.retry, u.retry, topLevel?.retry),
     timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
+    response: mergeGroup(policy.response, u.response, defaults.response) as ResolvedResponse,
   };
 }
 

@@ -10,6 +10,7 @@ import type {
   HealthOptions,
   LimitsOptions,
   PoolOptions,
+  ResponseOptions,
   RetryBudgetOptions,
   RetryOptions,
   TimeoutOptions,
@@ -29,6 +30,7 @@ export type ResolvedRetry = Omit<
 };
 export type ResolvedBreaker = Resolved<CircuitBreakerOptions>;
 export type ResolvedTimeout = Resolved<TimeoutOptions>;
+export type ResolvedResponse = Resolved<ResponseOptions>;
 
 /** Everything that applies to one host, resolved. */
 export interface HostPolicy {
@@ -37,6 +39,7 @@ export interface HostPolicy {
   readonly retry: ResolvedRetry | false;
   readonly circuitBreaker: ResolvedBreaker | false;
   readonly timeout: ResolvedTimeout;
+  readonly response: ResolvedResponse;
 }
 
 export interface ResolvedOptions extends HostPolicy {
@@ -57,4 +60,9 @@ export interface ResolvedTelemetry {
   readonly meterProvider: MeterProvider | undefined;
   readonly maxHosts: number;
   readonly redactQueryParams: readonly string[];
+  /** Lower-case header names. */
+  readonly headersToSpanAttributes: {
+    readonly requestHeaders: readonly string[];
+    readonly responseHeaders: readonly string[];
+  };
 }

@@ -2,8 +2,10 @@
  * The public options: every field optional, each with its `@default`. Resolved forms are in
  * `resolved.ts`, the values of the defaults in `defaults.ts`.
  */
-import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { HostPattern } from '../hosts/patterns.ts';
+import type { TelemetryOptions } from './telemetry-types.ts';
+
+export type { HeadersToSpanAttributes, TelemetryOptions } from './telemetry-types.ts';
 
 /** Options of the per-host undici connection pools. Every duration is in milliseconds. */
 export interface PoolOptions {
@@ -53,6 +55,12 @@ export interface PoolOptions {
    * @default false
    */
   proxy?: string | false | undefined;
+  /**
+   * Largest response header section accepted, in bytes; a larger one fails the request
+   * (`UND_ERR_HEADERS_OVERFLOW`).
+   * @default 16_384 (Node's `--max-http-header-size`, as Node's fetch)
+   */
+  maxHeaderSize?: number | undefined;
 }
 
 /** The `tls.connect` options resilient-fetch passes through. */
@@ -223,6 +231,28 @@ export interface HostOptions {
   /** `false` turns the circuit breaker off. */
   circuitBreaker?: CircuitBreakerOptions | false | undefined;
   timeout?: TimeoutOptions | undefined;
+  /** Limits on what a response may make us hold (none by default, as in fetch). */
+  response?: ResponseOptions | undefined;
+}
+
+/**
+ * Limits on a response's body, per host and per call (`init.resilience.response`). Past one, the call
+ * fails with a `ResponseTooLargeError` (`ERR_RF_RESPONSE_TOO_LARGE`) as its cause and the connection is
+ * dropped: before the body is read when the `content-length` of an unencoded body announces too much
+ * (`TypeError('fetch failed')`), else while it is read (the body errors with `TypeError('terminated')`).
+ */
+export interface ResponseOptions {
+  /**
+   * Most bytes of decoded body (after gzip, br, ...); `false`: no cap.
+   * @default false
+   */
+  maxBytes?: number | false | undefined;
+  /**
+   * Most decoded bytes per encoded byte of a compressed body (a 200 KiB gzip bomb that decodes to 200 MiB
+   * has a ratio of 1000), checked once more than 64 KiB is decoded; `false`: no cap.
+   * @default false
+   */
+  maxRatio?: number | false | undefined;
 }
 
 /**
@@ -256,25 +286,6 @@ export interface HealthOptions {
    * @default 0.8
    */
   degradedRatio?: number | undefined;
-}
-
-/** OpenTelemetry wiring. With no SDK registered, telemetry costs next to nothing. */
-export interface TelemetryOptions {
-  /** Defaults to the global tracer provider, as OpenTelemetry's instrumentations do. */
-  tracerProvider?: TracerProvider | undefined;
-  /** Defaults to the global meter provider. */
-  meterProvider?: MeterProvider | undefined;
-  /**
-   * Hosts tracked by name in metric attributes; the others are reported as `_other`.
-   * @default 200
-   */
-  maxHosts?: number | undefined;
-  /**
-   * Query parameters whose values read `REDACTED` in `url.full`.
-   * @default AWSAccessKeyId, Signature, sig, X-Goog-Signature, X-Amz-Signature, X-Amz-Credential,
-   * X-Amz-Security-Token
-   */
-  redactQueryParams?: readonly string[] | undefined;
 }
 
 /** The DNS cache in front of every connection (host names keep their identity: pools, TLS, metrics). */
@@ -364,6 +375,7 @@ export interface RequestPolicyOptions {
   /** `false` turns retries off for this call. */
   retry?: Omit<RetryOptions, 'budget'> | false | undefined;
   timeout?: TimeoutOptions | undefined;
+  response?: ResponseOptions | undefined;
 }
 
 /** `RequestInit` plus the per-request policy field. */

@@ -8,6 +8,7 @@ import type {
   CircuitBreakerOptions,
   CloseOptions,
   DnsOptions,
+  HeadersToSpanAttributes,
   HealthOptions,
   HostOptions,
   HostRule,
@@ -15,6 +16,7 @@ import type {
   PoolOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
+  ResponseOptions,
   RetryBudgetOptions,
   RetryOptions,
   TelemetryOptions,
@@ -68,6 +70,7 @@ const poolValidators: Validators<PoolOptions> = {
       fail(TypeError, path, 'an http: or https: URL, or false', value);
     }
   },
+  maxHeaderSize: checkNumber(1, true),
 };
 
 const budgetValidators: Validators<RetryBudgetOptions> = {
@@ -115,11 +118,23 @@ const timeoutValidators: Validators<TimeoutOptions> = {
   deadlineCoversBody: checkBoolean,
 };
 
+const orFalse =
+  (check: Validator): Validator =>
+  (value, path) => {
+    if (value !== false) check(value, path);
+  };
+
+const responseValidators: Validators<ResponseOptions> = {
+  maxBytes: orFalse(checkNumber(0, true)),
+  maxRatio: orFalse(checkNumber(1, false)),
+};
+
 export const hostValidators: Validators<HostOptions> = {
   pool: checkGroup(poolValidators),
   retry: checkGroup(retryValidators, true),
   circuitBreaker: checkGroup(breakerValidators, true),
   timeout: checkGroup(timeoutValidators),
+  response: checkGroup(responseValidators),
 };
 
 const healthValidators: Validators<HealthOptions> = {
@@ -141,11 +156,34 @@ const checkProvider =
     }
   };
 
+/** Headers whose values are credentials: never recorded on a span. */
+export const secretHeaders: readonly string[] = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'proxy-authorization',
+  'x-api-key',
+];
+const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const checkRecordedHeader: Validator = (value, path) => {
+  if (typeof value !== 'string' || !tokenRe.test(value)) fail(TypeError, path, 'a header name', value);
+  if (secretHeaders.includes((value as string).toLowerCase())) {
+    fail(RangeError, path, `a header that carries no credential (not ${secretHeaders.join(', ')})`, value);
+  }
+};
+
+const headerCaptureValidators: Validators<HeadersToSpanAttributes> = {
+  requestHeaders: checkArrayOf(checkRecordedHeader),
+  responseHeaders: checkArrayOf(checkRecordedHeader),
+};
+
 const telemetryValidators: Validators<TelemetryOptions> = {
   tracerProvider: checkProvider('getTracer'),
   meterProvider: checkProvider('getMeter'),
   maxHosts: checkNumber(0, true),
   redactQueryParams: checkArrayOf(checkString),
+  headersToSpanAttributes: checkGroup(headerCaptureValidators),
 };
 
 const dnsValidators: Validators<DnsOptions> = {
@@ -158,9 +196,7 @@ const dnsValidators: Validators<DnsOptions> = {
 const limitsValidators: Validators<LimitsOptions> = {
   maxInFlight: checkNumber(1, true),
   maxQueue: checkNumber(0, true),
-  queueTimeoutMs: (value, path) => {
-    if (value !== false) checkNumber(1, false, maxTimerMs)(value, path);
-  },
+  queueTimeoutMs: orFalse(checkNumber(1, false, maxTimerMs)),
 };
 
 export const topValidators: Validators<ResilientFetchOptions> = {
@@ -218,6 +254,7 @@ const ruleValidators: Validators<HostRule> = { ...hostValidators, match: checkPa
 export const requestValidators: Validators<RequestPolicyOptions> = {
   retry: checkGroup(requestRetryValidators, true),
   timeout: checkGroup(timeoutValidators),
+  response: checkGroup(responseValidators),
 };
 
 export const closeValidators: Validators<CloseOptions> = {

@@ -5,9 +5,10 @@
  */
 import { CircuitOpenError, timeoutError } from '../errors.ts';
 import { hostOfUrl } from '../hosts/key.ts';
-import type { ResolvedTimeout } from '../options/resolved.ts';
+import type { ResolvedResponse, ResolvedTimeout } from '../options/resolved.ts';
 import type { AttemptScope, Telemetry } from '../telemetry/telemetry.ts';
 import { AttemptAbort } from '../transport/attempt-abort.ts';
+import { limitsOf } from '../transport/response-limit.ts';
 import type { FetchInit, Transport } from '../transport/types.ts';
 import type { Call } from './call.ts';
 import { type Deadline, type DispatchTracker, trackingDispatcher } from './deadline.ts';
@@ -53,6 +54,7 @@ export async function attempt(
   init: FetchInit,
   timeout: ResolvedTimeout,
   deadline: Deadline,
+  responseLimits: ResolvedResponse,
 ): Promise<AttemptEnd> {
   call.attempts++;
   const scope = env.telemetry.attempt(call, init, call.sent);
@@ -75,7 +77,9 @@ export async function attempt(
       call.hopHost = checkHop(call, env.circuits, next);
       return scope.redirect(status, next, method);
     };
-    const request = { input: call.input, init, signal: call.signal, onRedirect, peer: scope.peer, abort };
+    const limits = limitsOf(call.host, responseLimits);
+    const { input, signal } = call;
+    const request = { input, init, signal, onRedirect, peer: scope.peer, abort, limits };
     const response = await scope.run(() => env.transport(request));
     return { response, abort, tracker, scope };
   } catch (error) {

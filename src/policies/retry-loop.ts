@@ -146,7 +146,7 @@ export async function retryLoop(
   host.budget?.recordCall();
   let previousDelay = retry ? retry.baseDelayMs : 0;
   for (let n = 1; ; n++) {
-    const outcome = await attempt(env, call, body.next(), timeout, deadline);
+    const outcome = await attempt(env, call, body.next(), timeout, deadline, policy.response);
     if (outcome.error !== undefined) {
       const aborted = isCallerAbort(call.signal, outcome.error);
       if (aborted || deadline.isIt(outcome.error)) {

@@ -21,6 +21,11 @@ import { type Peer, watchPeer } from '../dispatch/peers.ts';
 import { hostOfUrl } from '../hosts/key.ts';
 import { errorCodeOf } from '../outcome/classify.ts';
 import type { FetchInit } from '../transport/types.ts';
+import {
+  type HeaderCapture,
+  requestHeaderAttributes,
+  responseHeaderAttributes,
+} from './header-attributes.ts';
 import type { HostAttributes, HostLabels } from './labels.ts';
 import { withContext } from './propagation.ts';
 import { redactUrl } from './redact.ts';
@@ -81,6 +86,8 @@ export interface AttemptKit {
   readonly tracer: Tracer;
   readonly labels: HostLabels;
   readonly redacted: ReadonlySet<string>;
+  /** The header values the spans record (none by default). */
+  readonly headers: HeaderCapture;
   readonly attemptDuration: Histogram;
 }
 
@@ -153,6 +160,7 @@ export class Attempt implements AttemptScope {
     this.#parent = context.active();
     this.#recordMetric = !undiciInstrumentationActive();
     this.#hop = startHop(kit, call.method, call.href, call.host, resend, this.#parent);
+    this.#recordRequestHeaders(init);
     // The connection each hop went out on, noted by the transport while the span records.
     this.peer = this.#hop.span.isRecording() ? watchPeer() : undefined;
     const carrier: Record<string, string> = {};
@@ -186,6 +194,7 @@ export class Attempt implements AttemptScope {
       this.#finish({ status }, undefined, false);
       const host = hostOfUrl(next) ?? this.#call.host;
       this.#hop = startHop(this.#kit, method, next, host, this.#hop.resend + 1, this.#parent);
+      this.#recordRequestHeaders(this.init);
       const peer = this.peer;
       if (peer !== undefined) peer.address = peer.port = peer.protocol = undefined;
       const carrier: Record<string, string> = {};
@@ -219,6 +228,11 @@ export class Attempt implements AttemptScope {
     // Set on the span in one call (each call validates what it is given).
     const spanAttributes = this.#peerAttributes();
     if (response) {
+      if (this.#kit.headers.responseHeaders.length > 0 && response instanceof Response)
+        Object.assign(
+          spanAttributes,
+          responseHeaderAttributes(this.#kit.headers.responseHeaders, response.headers),
+        );
       setBoth(attributes, spanAttributes, semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
       const protocol = this.peer?.protocol ?? (this.#call.allowH2 ? undefined : '1.1');
       if (protocol !== undefined)
@@ -236,6 +250,13 @@ export class Attempt implements AttemptScope {
     hop.span.end();
     if (this.#recordMetric)
       this.#kit.attemptDuration.record((performance.now() - hop.started) / 1_000, attributes);
+  }
+
+  /** The request headers `telemetry.headersToSpanAttributes` names, on the hop's span. */
+  #recordRequestHeaders(init: FetchInit): void {
+    const names = this.#kit.headers.requestHeaders;
+    if (names.length === 0 || !this.#hop.span.isRecording()) return;
+    this.#hop.span.setAttributes(requestHeaderAttributes(names, init, this.#call.input));
   }
 
   /** `network.peer.*` of the connection the hop went out on, when the transport noted it. */

@@ -50,6 +50,7 @@ export class Telemetry {
       tracer: this.#tracer,
       labels: this.#labels,
       redacted: new Set(options.redactQueryParams),
+      headers: options.headersToSpanAttributes,
       attemptDuration: this.#instruments.attemptDuration,
     };
   }

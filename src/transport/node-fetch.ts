@@ -10,6 +10,7 @@ import { withGlobalDispatcher } from '../dispatch/global.ts';
 import { isOwnDispatcher } from '../dispatch/own.ts';
 import { tapDispatcher } from '../dispatch/peers.ts';
 import { openEndedBlobRange } from './blob-range.ts';
+import { LimitState, limitBody, limitInit } from './limit-tap.ts';
 import type { FetchInit, Transport } from './types.ts';
 
 /**
@@ -37,17 +38,21 @@ export function createNodeFetchTransport(fetchImpl: typeof fetch = nativeFetch):
     if (peer !== undefined && init.dispatcher !== undefined) {
       init = { ...init, dispatcher: tapDispatcher(init.dispatcher, peer) } as FetchInit;
     }
+    const { input, limits } = request;
+    // Response limits: a dispatcher in front counts what undici receives, a meter what fetch decodes.
+    const state = limits === undefined ? undefined : new LimitState(limits);
+    if (state !== undefined) init = limitInit(init, state);
+    let pending: Promise<Response>;
     // A Request may carry a dispatcher of its own, which only Node's fetch can read, and which wins over
     // the global one but not over `init.dispatcher`: ours goes in the global slot for the call instead.
-    const { input } = request;
     if (input instanceof Request && init.dispatcher !== undefined && isOwnDispatcher(init.dispatcher)) {
       const { dispatcher, ...rest } = init;
-      return settledByAbort(
+      pending = settledByAbort(
         withGlobalDispatcher(dispatcher, () => fetchImpl(input, rest)),
         rest.signal,
       );
-    }
-    return fetchImpl(input, init);
+    } else pending = fetchImpl(input, init);
+    return state === undefined ? pending : pending.then((response) => limitBody(response, state));
   };
 }
 

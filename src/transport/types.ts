@@ -7,6 +7,7 @@
 import type { Peer } from '../dispatch/peers.ts';
 import type { Dispatcher } from '../dispatch/undici.ts';
 import type { AttemptAbort } from './attempt-abort.ts';
+import type { ResponseLimits } from './response-limit.ts';
 
 /** `RequestInit` as Node's fetch reads it, including its `dispatcher` extension. */
 export type FetchInit = RequestInit & { dispatcher?: Dispatcher };
@@ -39,6 +40,8 @@ export interface OutboundRequest {
    * the caller's signal.
    */
   readonly abort?: AttemptAbort | undefined;
+  /** The call's response limits; absent when it has none (nothing is counted then). */
+  readonly limits?: ResponseLimits | undefined;
 }
 
 export type Transport = (request: OutboundRequest) => Promise<Response>;

@@ -16,9 +16,11 @@ const publicApi = [
   'QueueFullError',
   'QueueTimeoutError',
   'ResilientFetchError',
+  'ResponseTooLargeError',
   'classifyHealth',
   'computeRetryDelay',
   'createResilientFetch',
+  'defaultRedactedQueryParams',
   'defaults',
   'healthChannel',
   'install',
@@ -29,9 +31,11 @@ const publicApi = [
   'isQueueFullError',
   'isQueueTimeoutError',
   'isResilientFetchError',
+  'isResponseTooLargeError',
   'parseRetryAfter',
   'resilientFetch',
   'resolveOptions',
+  'semconvRedactedQueryParams',
   'uninstall',
 ];
 

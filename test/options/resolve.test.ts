@@ -16,7 +16,9 @@ describe('resolveOptions', () => {
       tls: {},
       allowH2: false,
       proxy: false,
+      maxHeaderSize: 16_384,
     });
+    assert.deepEqual(resolved.response, { maxBytes: false, maxRatio: false });
     assert.deepEqual(resolved.timeout, { attemptMs: 60_000, deadlineMs: 120_000, deadlineCoversBody: false });
     assert.ok(resolved.retry);
     const { statuses, errorCodes, shouldRetry, budget, ...retry } = resolved.retry;
@@ -58,6 +60,7 @@ describe('resolveOptions', () => {
       resolved.retry,
       resolved.circuitBreaker,
       resolved.timeout,
+      resolved.response,
     ]) {
       assert.ok(Object.isFrozen(group));
     }
@@ -134,7 +137,7 @@ describe('resolveOptions', () => {
       'unknown top-level key',
       { retries: 3 },
       TypeError,
-      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
+      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, response, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
     ],
     ['unknown nested key', { pool: { maxSockets: 3 } }, TypeError, /unknown option pool\.maxSockets/],
     [

@@ -7,6 +7,8 @@
  * for a body cut short.
  */
 import { fetchFailed } from '../../errors.ts';
+import { meterOf, type ResponseMeter } from '../response-limit.ts';
+import { BodyWatch } from './body-watch.ts';
 import { DecoderChain, decodersFor } from './decode.ts';
 import { Hop, type HopSink } from './hop.ts';
 import { type Dispatcher, dispatchOptions, type Plan } from './plan.ts';
@@ -48,8 +50,10 @@ export class Exchange implements HopSink {
   #dump = false;
   /** The caller's signal's hub, while this exchange listens to it. */
   #hub: SignalHub | undefined;
-  /** Registered with `bodyFinalizer`. */
-  #watched = false;
+  /** Cancels the body once its Response is garbage-collected (see `body-watch.ts`). */
+  readonly #watch = new BodyWatch();
+  /** Counts the body against the call's response limits, when it has any. */
+  #meter: ResponseMeter | undefined;
   /** Every byte arrived; the body closes once the reader has taken the queued ones (see `#close`). */
   #closing = false;
   /** The status the Response was given (0 until then): its timing entry is marked with it. */
@@ -127,6 +131,14 @@ export class Exchange implements HopSink {
     let body: ReadableStream<Uint8Array> | null = null;
     if (this.#plan.method === 'HEAD' || nullBodyStatuses.has(status)) this.#dump = true;
     else {
+      if (this.#plan.limits !== undefined) {
+        const meter = meterOf(this.#plan.limits, list, this.#plan.timing);
+        if (meter instanceof Error) {
+          this.#fail(fetchFailed(meter));
+          return true;
+        }
+        this.#meter = meter;
+      }
       if (encoding !== undefined && !this.#decodeAs(encoding)) return true;
       this.#resume = resume;
       body = this.#stream = this.#openBody();
@@ -190,12 +202,8 @@ export class Exchange implements HopSink {
     const plan = this.#plan;
     adopt(response, urlWithoutFragment(plan.url), plan.redirects > 0, plan.cors ? 'cors' : 'basic');
     this.#settled = true;
-    // A body nobody reads and nobody holds would keep its connection (and its slot under the total cap)
-    // forever: as Node's fetch does, it is cancelled once its Response is garbage-collected. Registered
-    // after the bytes undici already holds have been handed over (a microtask): a small body has then
-    // usually ended, and needs no registration (which costs more than the check).
     if (this.#dump) this.#finished();
-    else this.#watchSoon(response);
+    else this.#watch.soon(response, this);
     const resolve = this.#resolve;
     this.#resolve = this.#reject = undefined;
     resolve?.(response);
@@ -205,6 +213,7 @@ export class Exchange implements HopSink {
   #enqueue(chunk: Buffer): boolean {
     const controller = this.#controller;
     if (controller === undefined) return true;
+    if (this.#meter?.admit(chunk.byteLength) === false) return this.#tooLarge(this.#meter);
     // A copy: undici's chunk may share its memory, and a byte stream takes over the buffer it is given.
     if (chunk.byteLength > 0) controller.enqueue(new Uint8Array(chunk));
     this.#plan.timing.decodedBodySize += chunk.byteLength;
@@ -228,6 +237,15 @@ export class Exchange implements HopSink {
     this.#paused = false;
     this.#decoders?.resume();
     this.#resume?.();
+  }
+
+  /** Past a response limit while reading: the connection is dropped, the body errors (`terminated`). */
+  #tooLarge(meter: ResponseMeter): false {
+    this.#done = true;
+    this.#abort?.(meter.error);
+    this.#decoders?.destroy();
+    this.#errorBody(new TypeError('terminated', { cause: meter.error }));
+    return false;
   }
 
   /** Sets up the decoders of a content-encoding; false when the call failed (too many codings). */
@@ -286,7 +304,7 @@ export class Exchange implements HopSink {
   }
 
   #closeNow(): void {
-    this.#unwatch();
+    this.#watch.stop();
     try {
       this.#controller?.close();
       this.#controller?.byobRequest?.respond(0);
@@ -303,7 +321,7 @@ export class Exchange implements HopSink {
   #finished(): void {
     this.#closing = false;
     this.#detach();
-    this.#unwatch();
+    this.#watch.stop();
     if (this.#status !== 0) this.#plan.timing.mark(this.#plan.requestedHref, this.#status);
   }
 
@@ -333,27 +351,12 @@ export class Exchange implements HopSink {
     reject?.(error);
   }
 
-  /**
-   * Cancels the body once `response` is garbage-collected, unless it has ended by the next microtask.
-   * A method of its own: a closure in `headers` over the Response would share that method's context with
-   * the body stream's callbacks, and the request in flight would then hold the Response.
-   */
-  #watchSoon(response: Response): void {
-    queueMicrotask(() => {
-      // A body still arriving, or arrived but not yet read (see `#close`).
-      if (this.#done && !this.#closing) return;
-      this.#watched = true;
-      bodyFinalizer.register(response, this, this);
-    });
+  /** A body still arriving, or arrived but not yet read (see `#close`). */
+  get bodyOpen(): boolean {
+    return !this.#done || this.#closing;
   }
 
-  #unwatch(): void {
-    if (!this.#watched) return;
-    this.#watched = false;
-    bodyFinalizer.unregister(this);
-  }
-
-  /** Its Response was garbage-collected before the body ended (see `bodyFinalizer`). */
+  /** Its Response was garbage-collected before the body ended (see `body-watch.ts`). */
   collected(): void {
     const reason = new DOMException('Response object has been garbage collected', 'AbortError');
     // Through the stream (which runs our cancel), by fetch's rule; a null body has none to cancel.
@@ -394,6 +397,3 @@ export class Exchange implements HopSink {
     this.#plan.abort?.listen(undefined);
   }
 }
-
-/** Cancels the body of a Response collected before its body ended (see `Exchange.#respond`). */
-const bodyFinalizer = new FinalizationRegistry<Exchange>((exchange) => exchange.collected());

@@ -16,6 +16,7 @@ import type { Slots } from '../../dispatch/queue.ts';
 import type { AttemptAbort } from '../attempt-abort.ts';
 import { viewBytes } from '../bytes.ts';
 import { isPlainRecord } from '../request-shape.ts';
+import type { ResponseLimits } from '../response-limit.ts';
 import type { OutboundRequest } from '../types.ts';
 import type { Handler } from './hop.ts';
 import { ResourceTiming } from './timing.ts';
@@ -168,6 +169,8 @@ export interface Plan {
   readonly timing: ResourceTiming;
   /** The URL the timing entry is named by: the one requested, fragment included. */
   readonly requestedHref: string;
+  /** The call's response limits, when it has any. */
+  readonly limits: ResponseLimits | undefined;
 }
 
 /** The URL of a string input fetch would send as given, or undefined to fall back. */
@@ -268,6 +271,7 @@ export function planOf(request: OutboundRequest, isOwn: (d: unknown) => boolean)
     cors: false,
     timing: new ResourceTiming(),
     requestedHref: url.href,
+    limits: request.limits,
   };
 }
 
