@@ -34,6 +34,7 @@ export {
 export type { HostPattern, HostPredicate, HostTarget } from './hosts/patterns.ts';
 export { install, isInstalled, uninstall } from './install.ts';
 export { defaults } from './options/defaults.ts';
+export { defaultRedactedQueryParams, semconvRedactedQueryParams } from './options/redacted-params.ts';
 export { resolveOptions } from './options/resolve.ts';
 export type { ResolvedOptions } from './options/resolved.ts';
 export type {
@@ -68,4 +69,3 @@ export type {
 export { classifyHealth } from './outcome/health.ts';
 export type { CircuitStateName } from './policies/breaker.ts';
 export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';
-export { defaultRedactedQueryParams, semconvRedactedQueryParams } from './telemetry/redact.ts';

@@ -1,6 +1,6 @@
 /** The one place where defaults live, checked against the resolved option types. */
 import { retryableErrorCodes } from '../outcome/classify.ts';
-import { defaultRedactedQueryParams } from '../telemetry/redact.ts';
+import { defaultRedactedQueryParams } from './redacted-params.ts';
 import type {
   Resolved,
   ResolvedBreaker,
