@@ -155,7 +155,13 @@ function judge(
   const cell = cellOf(cells, route, targetConcurrency);
   const a = cell && slotOf(cell, row.client);
   const b = cell && slotOf(cell, row.against);
-  const comparison = a && b ? compare(a, b) : null;
+  const measured = a && b ? compare(a, b) : null;
+  // The SSE server paces its events (one a millisecond), so every client that keeps up reaches the last
+  // event at the same time (1.00x whatever it costs): an SSE line is judged on client CPU per stream.
+  const comparison =
+    measured && route === 'sse'
+      ? { ...measured, ratio: measured.cpuRatio, interval: measured.cpuInterval }
+      : measured;
   const verdict =
     line === null
       ? null

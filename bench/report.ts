@@ -187,7 +187,9 @@ export function formatCells(cells: readonly CellResult[]): string {
     .join('\n\n');
 }
 
-const routeLabel = (route: RouteId): string => routes[route].label;
+/** A verdict row's route; SSE rows are judged on CPU per stream (see `judge` in analysis.ts). */
+export const judgedRouteLabel = (route: RouteId): string =>
+  route === 'sse' ? `${routes[route].label}, CPU per stream` : routes[route].label;
 
 /** The verdict table: one line per target, the interval, the CPU ratio beside. */
 export function formatJudgements(judgements: readonly Judgement[]): string {
@@ -202,7 +204,7 @@ export function formatJudgements(judgements: readonly Judgement[]): string {
   ];
   const rows = judgements.map((j) => [
     j.row,
-    routeLabel(j.route),
+    judgedRouteLabel(j.route),
     j.line === null ? '-' : `>= ${x(j.line)}`,
     j.comparison ? ratioText(j.comparison) : '-',
     j.verdict ?? '-',
@@ -228,7 +230,7 @@ export function formatModes(modes: readonly ModeComparison[]): string {
   ];
   const iv = (v: { median: number; low: number; high: number }) => withInterval(v.median, v.low, v.high);
   const rows = modes.map((m) => [
-    routeLabel(m.route),
+    routes[m.route].label,
     lineup[m.client].label,
     ratioText(m.perProcess),
     ratioText(m.inProcess),

@@ -17,7 +17,7 @@ import {
   targetConcurrency,
 } from './analysis.ts';
 import { lineup } from './lineup.ts';
-import { markdownTable } from './report.ts';
+import { judgedRouteLabel, markdownTable } from './report.ts';
 import { routeIds, routes } from './routes.ts';
 import { median } from './stats.ts';
 import type { Verdict } from './targets.ts';
@@ -66,7 +66,7 @@ function targetsTable(): string {
     );
     return [
       j.row,
-      routes[j.route].label,
+      judgedRouteLabel(j.route),
       j.line === null ? '-' : `>= ${x(j.line)}`,
       medians.length > 0 ? spread(medians) : '-',
       across(all.map((a) => a?.verdict ?? 'not measured')),

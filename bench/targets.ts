@@ -9,7 +9,11 @@ export interface TargetRow {
   readonly label: string;
   readonly client: ClientId;
   readonly against: ClientId;
-  /** The line per route: client / against, req/s (for SSE: against's time to the last event / client's). */
+  /**
+   * The line per route: client / against, req/s. For SSE: against's CPU per stream / client's (the server
+   * paces the events, so the time to the last event is the same for every client that keeps up; it is
+   * reported in the SSE table, not judged).
+   */
   readonly lines: Readonly<Partial<Record<RouteId, number>>>;
 }
 
