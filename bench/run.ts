@@ -310,8 +310,8 @@ async function main(): Promise<void> {
         formatJudgements(judgements),
         '',
         `SSE: the upstream paces each stream against the clock (${config.sseEvents} events due ${defaultSse.intervalMs} ms apart), so ` +
-          'the time to the last event is about the same for every client that keeps up, and a ratio much above 1.00x cannot ' +
-          'happen; the CPU/call ratio (CPU per stream) is where SSE clients differ.',
+          'the time to the last event is about the same for every client that keeps up (a ratio much above 1.00x cannot ' +
+          'happen): the SSE lines are judged on CPU per stream instead; the time is in the SSE table.',
         '',
         'Without a line (for reading beside the targets):',
         '',
