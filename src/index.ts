@@ -43,6 +43,7 @@ export type {
   JitterKind,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResilientRequestInit,
@@ -63,4 +64,12 @@ export type {
 } from './outcome/health.ts';
 export { classifyHealth } from './outcome/health.ts';
 export type { CircuitStateName } from './policies/breaker.ts';
-export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';
+export type { RateLimitStats } from './policies/pacing.ts';
+export { type RateLimitHint, readRateLimit } from './policies/rate-limit-headers.ts';
+export {
+  computeRetryDelay,
+  parseRetryAfter,
+  parseRetryAfterMs,
+  serverRetryDelay,
+  shouldRetryHint,
+} from './policies/retry-rules.ts';

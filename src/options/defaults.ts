@@ -11,6 +11,7 @@ interface Defaults {
   };
   readonly circuitBreaker: ResolvedBreaker;
   readonly timeout: ResolvedTimeout;
+  readonly rateLimit: Resolved<Options.RateLimitOptions>;
   readonly health: Resolved<Options.HealthOptions>;
   readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams'>;
   readonly dns: Resolved<Omit<Options.DnsOptions, 'lookup'>>;
@@ -42,6 +43,7 @@ export const defaults = {
     errorCodes: retryableErrorCodes,
     retryNonIdempotent: false,
     bufferBodyBytes: 0,
+    idempotencyKey: false,
     budget: { ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 10 },
   },
   circuitBreaker: {
@@ -58,6 +60,7 @@ export const defaults = {
     deadlineMs: 120_000,
     deadlineCoversBody: false,
   },
+  rateLimit: { maxWaitMs: 10_000 },
   health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
   telemetry: {
     maxHosts: 200,

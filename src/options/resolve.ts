@@ -91,6 +91,7 @@ function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
       defaults.circuitBreaker,
     ),
     timeout: mergeGroup(base.timeout, user.timeout, defaults.timeout) as ResolvedTimeout,
+    rateLimit: mergeGroup(base.rateLimit, user.rateLimit, defaults.rateLimit),
   });
 }
 
@@ -99,6 +100,7 @@ const basePolicy: HostPolicy = Object.freeze({
   retry: resolveRetry(undefined),
   circuitBreaker: Object.freeze({ ...defaults.circuitBreaker }),
   timeout: Object.freeze({ ...defaults.timeout }),
+  rateLimit: Object.freeze({ ...defaults.rateLimit }),
 });
 
 /**
@@ -194,6 +196,7 @@ export function resolveRequestPolicy(policy: HostPolicy, user: unknown, topLevel
     circuitBreaker: policy.circuitBreaker,
     retry: mergeRetry(policy.retry, u.retry, topLevel?.retry),
     timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
+    rateLimit: policy.rateLimit,
   };
 }
 

@@ -10,6 +10,7 @@ import type {
   HealthOptions,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   RetryBudgetOptions,
   RetryOptions,
   TimeoutOptions,
@@ -37,6 +38,8 @@ export interface HostPolicy {
   readonly retry: ResolvedRetry | false;
   readonly circuitBreaker: ResolvedBreaker | false;
   readonly timeout: ResolvedTimeout;
+  /** `false` when rate-limit pacing is off. */
+  readonly rateLimit: Resolved<RateLimitOptions> | false;
 }
 
 export interface ResolvedOptions extends HostPolicy {

@@ -164,6 +164,23 @@ export interface RetryOptions {
   shouldRetry?: ((context: RetryContext) => boolean | undefined) | undefined;
   /** `false` turns the budget off. */
   budget?: RetryBudgetOptions | false | undefined;
+  /**
+   * `'auto'`: a POST or PATCH without an `Idempotency-Key` header gets a random one
+   * (`crypto.randomUUID()`), the same on every attempt, and so becomes retryable, as payment and LLM SDKs
+   * do. A key the caller set is never replaced. `false`: headers are sent as given.
+   * @default false
+   */
+  idempotencyKey?: 'auto' | false | undefined;
+}
+
+/** Pacing by what a host says of its rate limit (`RateLimit`, `X-RateLimit-*`, OpenAI's headers). */
+export interface RateLimitOptions {
+  /**
+   * When a host has said nothing remains until a reset, new calls to it wait for the reset, unless it is
+   * further away than this: then they go out as they would without pacing.
+   * @default 10_000
+   */
+  maxWaitMs?: number | undefined;
 }
 
 export interface CircuitBreakerOptions {
@@ -223,6 +240,8 @@ export interface HostOptions {
   /** `false` turns the circuit breaker off. */
   circuitBreaker?: CircuitBreakerOptions | false | undefined;
   timeout?: TimeoutOptions | undefined;
+  /** Rate-limit pacing (on by default); `false` turns it off. */
+  rateLimit?: RateLimitOptions | false | undefined;
 }
 
 /**

@@ -13,6 +13,7 @@ import type {
   HostRule,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
   RetryBudgetOptions,
@@ -89,6 +90,9 @@ const requestRetryValidators: Validators<Omit<RetryOptions, 'budget'>> = {
   retryNonIdempotent: checkBoolean,
   bufferBodyBytes: checkNumber(0, true),
   shouldRetry: checkFunction,
+  idempotencyKey: (value, path) => {
+    if (value !== false && value !== 'auto') fail(TypeError, path, '"auto" or false', value);
+  },
 };
 
 const retryValidators: Validators<RetryOptions> = {
@@ -115,11 +119,16 @@ const timeoutValidators: Validators<TimeoutOptions> = {
   deadlineCoversBody: checkBoolean,
 };
 
+const rateLimitValidators: Validators<RateLimitOptions> = {
+  maxWaitMs: checkNumber(0, false, maxTimerMs),
+};
+
 export const hostValidators: Validators<HostOptions> = {
   pool: checkGroup(poolValidators),
   retry: checkGroup(retryValidators, true),
   circuitBreaker: checkGroup(breakerValidators, true),
   timeout: checkGroup(timeoutValidators),
+  rateLimit: checkGroup(rateLimitValidators, true),
 };
 
 const healthValidators: Validators<HealthOptions> = {
