@@ -74,9 +74,17 @@ export interface SfItem {
   readonly params: ReadonlyMap<string, string>;
 }
 
-const sfItem =
-  /^[ \t]*(?:"((?:[^"\\]|\\["\\])*)"|([A-Za-z*][\w:/!#$%&'*+.^`|~-]*))((?:;[ ]*[a-z*][a-z0-9_.*-]*(?:=(?:-?\d+(?:\.\d+)?|"(?:[^"\\]|\\["\\])*"|[A-Za-z*][\w:/!#$%&'*+.^`|~-]*|:[A-Za-z0-9+/=]*:|\?[01]))?)*)[ \t]*(?:,|$)/;
-const sfParam = /;[ ]*([a-z*][a-z0-9_.*-]*)(?:=("(?:[^"\\]|\\["\\])*"|[^;]*))?/g;
+// RFC 9651 pieces: a string, a token, a parameter key, and a bare item as a parameter value.
+const sfStringBody = '(?:[^"\\\\]|\\\\["\\\\])*';
+const sfToken = "[A-Za-z*][\\w:/!#$%&'*+.^`|~-]*";
+const sfKey = '[a-z*][a-z0-9_.*-]*';
+const sfBare = `-?\\d+(?:\\.\\d+)?|"${sfStringBody}"|${sfToken}|:[A-Za-z0-9+/=]*:|\\?[01]`;
+/** One list member: `"name"` or a token (groups 1, 2), then its parameters (group 3), then `,` or the end. */
+const sfItem = new RegExp(
+  `^[ \\t]*(?:"(${sfStringBody})"|(${sfToken}))((?:;[ ]*${sfKey}(?:=(?:${sfBare}))?)*)[ \\t]*(?:,|$)`,
+);
+/** One parameter of a member already matched: its key (group 1) and raw value (group 2). */
+const sfParam = new RegExp(`;[ ]*(${sfKey})(?:=("${sfStringBody}"|[^;]*))?`, 'g');
 
 /**
  * A Structured Field list of items with parameters (RFC 9651), as the RateLimit fields use it; undefined

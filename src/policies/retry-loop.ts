@@ -145,9 +145,7 @@ function retryDelay(
  * wait at once (as a backoff); the deadline ends it with its TimeoutError, nothing sent.
  */
 async function pace(env: LoopEnv, call: Call, host: HostPolicyState, policy: HostPolicy, deadline: Deadline) {
-  const rateLimit = host.rateLimit;
-  if (rateLimit === undefined || rateLimit.until === 0 || !policy.rateLimit) return;
-  const wait = rateLimit.waitMs(policy.rateLimit.maxWaitMs);
+  const wait = pacedFor(host, policy);
   if (wait === 0) return;
   const start = Date.now();
   const cut = wait >= deadline.remaining(start);
@@ -208,7 +206,8 @@ export async function retryLoop(
   host.budget?.recordCall();
   let previousDelay = retry ? retry.baseDelayMs : 0;
   for (let n = 1; ; n++) {
-    await pace(env, call, host, policy, deadline);
+    // One field read when the host is not paced: no promise, no microtask.
+    if (host.rateLimit?.until) await pace(env, call, host, policy, deadline);
     const outcome = await attempt(env, call, body.next(), timeout, deadline);
     if (outcome.response && !outcome.response.redirected) host.rateLimit?.observe(outcome.response.headers);
     if (outcome.error !== undefined) {

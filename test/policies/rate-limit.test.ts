@@ -54,6 +54,7 @@ describe('rate-limit headers (readRateLimit)', () => {
     assert.equal(two?.policy, 'daily');
     assert.equal(two?.resetAt, now + 3_600_000);
     assert.equal(read({ ratelimit: '"a";r=7;t=2;pk=:cGsx:, "b";r=3' })?.remaining, 3);
+    assert.equal(read({ ratelimit: '"per, minute \\"x\\"";r=0;t=5' })?.policy, 'per, minute "x"');
   });
 
   it('RateLimit-* in delta seconds, X-RateLimit-* in epoch seconds or delta, OpenAI durations', () => {
