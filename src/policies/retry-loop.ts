@@ -160,12 +160,10 @@ async function pace(env: LoopEnv, call: Call, host: HostPolicyState, policy: Hos
   }
 }
 
-/** The call's init, with an `Idempotency-Key` of our own when the policy asks for one and none is set. */
-function keyedInit(call: Call, retry: ResolvedRetry | false): { init: Call['init']; keyed: boolean } {
-  const auto = retry !== false && retry.idempotencyKey === 'auto';
-  const unsafe = call.method === 'POST' || call.method === 'PATCH';
-  if (!auto || !unsafe || hasIdempotencyKey(call.input, call.init)) return { init: call.init, keyed: false };
-  return { init: withIdempotencyKey(call.input, call.init), keyed: true };
+/** True when the policy asks for an `Idempotency-Key` of our own and the call is a POST or PATCH without one. */
+function needsKey(call: Call, retry: ResolvedRetry | false): boolean {
+  if (retry === false || retry.idempotencyKey !== 'auto') return false;
+  return (call.method === 'POST' || call.method === 'PATCH') && !hasIdempotencyKey(call.input, call.init);
 }
 
 /** How long the host's rate limit holds a new call back now, in ms (0: not at all). */
@@ -192,7 +190,8 @@ export async function retryLoop(
 ): Promise<Response> {
   const { retry, timeout } = policy;
   const deadline = new Deadline(call.host, timeout.deadlineMs);
-  const { init, keyed } = keyedInit(call, retry);
+  const keyed = needsKey(call, retry);
+  const init = keyed ? withIdempotencyKey(call.input, call.init) : call.init;
   const retryable =
     retry !== false &&
     retry.maxRetries > 0 &&
