@@ -30,8 +30,12 @@ const publicApi = [
   'isQueueTimeoutError',
   'isResilientFetchError',
   'parseRetryAfter',
+  'parseRetryAfterMs',
+  'readRateLimit',
   'resilientFetch',
   'resolveOptions',
+  'serverRetryDelay',
+  'shouldRetryHint',
   'uninstall',
 ];
 
