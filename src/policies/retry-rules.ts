@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ResolvedRetry } from '../options/resolved.ts';
+import { maxTimerMs } from '../options/validate.ts';
 import { withContext } from '../telemetry/propagation.ts';
 import type { FetchInit } from '../transport/types.ts';
 
@@ -85,14 +86,14 @@ const milliseconds = /^\d+(?:\.\d+)?$/;
 /**
  * A `retry-after-ms` value (OpenAI, Anthropic; Azure's `x-ms-retry-after-ms`): a non-negative number of
  * milliseconds, fractions allowed. `undefined` for a missing or malformed value (a sign, a unit, two
- * values joined by a comma, one too large to be a number).
+ * values joined by a comma, one beyond a timer's reach, about 24.8 days: huge is garbage, not a wait).
  */
 export function parseRetryAfterMs(value: string | null): number | undefined {
   if (value === null) return undefined;
   const text = value.trim();
   if (!milliseconds.test(text)) return undefined;
   const ms = Number(text);
-  return Number.isFinite(ms) ? ms : undefined;
+  return ms <= maxTimerMs ? ms : undefined;
 }
 
 /**

@@ -65,7 +65,21 @@ describe('server hints', () => {
     });
 
     it('malformed values change nothing: the backoff applies, or the Retry-After beside them', async () => {
-      const bad = ['-5', 'abc', '100ms', '1e3', '1e400', '100, 200', '', ' ', '0x10', '+100', 'Infinity'];
+      const bad = [
+        '-5',
+        'abc',
+        '100ms',
+        '1e3',
+        '1e400',
+        '100, 200',
+        '',
+        ' ',
+        '0x10',
+        '+100',
+        'Infinity',
+        '99999999999',
+        '1'.repeat(400),
+      ];
       await using rfetch = create({ retry: { strategy: 'fixed', baseDelayMs: 80, jitter: 'none' } });
       for (const value of bad) {
         const path = fresh('malformed');
