@@ -7,11 +7,11 @@
  * The stand-in (127.0.0.1, a port the OS picks) allows 2 requests per 1.5 s window and says so in
  * OpenAI's headers (`x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests: 1.5s`); a request
  * over the limit gets a 429. Its first POST is a 503 with `retry-after-ms: 250`, and a request carrying
- * `x-fail: final` gets a 400 with `x-should-retry: false`. Answers stream as server-sent events.
+ * `x-fail: final` gets a 503 with `x-should-retry: false`. Answers stream as server-sent events.
  *
  * What it prints: the first call retried after 250 ms with the same Idempotency-Key on both attempts;
  * once the host said no request remains, the next calls (two of them at once) paced to the window's reset
- * instead of collecting 429s (the server counts none); each stream read chunk by chunk; the 400 not
+ * instead of collecting 429s (the server counts none); each stream read chunk by chunk; the 503 not
  * retried; `stats().hosts[host].rateLimit`, what the host said last.
  */
 import { createServer, type ServerResponse } from 'node:http';
@@ -71,7 +71,7 @@ const server = createServer((req, res) => {
     }
     used++;
     if (req.headers['x-fail'] === 'final') {
-      res.writeHead(400, { 'x-should-retry': 'false', ...rateHeaders(now) }).end('bad request');
+      res.writeHead(503, { 'x-should-retry': 'false', ...rateHeaders(now) }).end('overloaded: do not retry');
       return;
     }
     stream(res, rateHeaders(now), ['Hello', ' from', ' the', ' model.']);
@@ -119,7 +119,7 @@ await ask('call 1 (503 with retry-after-ms: 250, then retried)');
 console.log(`         the two attempts sent Idempotency-Key ${keys[0]} and ${keys[1]}`);
 await ask('call 2 (the last request of the window: the host says 0 remain)');
 await Promise.all([ask('call 3 (paced until the reset)'), ask('call 4 (paced until the reset)')]);
-await ask('call 5 (paced, then a 400 with x-should-retry: false: not retried)', { 'x-fail': 'final' });
-console.log(`429s the server sent: ${tooMany}`);
+await ask('call 5 (paced, then a 503 with x-should-retry: false: not retried)', { 'x-fail': 'final' });
+console.log(`requests the server got: ${posts}; 429s it sent: ${tooMany}`);
 console.log('what the host said last:', rfetch.stats().hosts[host]?.rateLimit);
 server.close();
