@@ -275,6 +275,28 @@ describe('rate-limit pacing', () => {
     assert.equal(rfetch.stats().hosts[server.host]?.rateLimit, null);
   });
 
+  it('configureHost() turns pacing off and on live, validated with the pattern in the path', async () => {
+    const path = fresh('live');
+    limited(server, path, 1_000, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1' });
+    await using rfetch = create({ retry: false });
+    await rfetch(`${server.url}${path}`);
+    assert.equal(rfetch.stats().hosts[server.host]?.rateLimit?.pacedUntil !== 0, true, 'paced');
+    rfetch.configureHost(server.host, { rateLimit: false });
+    const result = await settle(rfetch(`${server.url}${path}`));
+    assert.equal(
+      result.status === 'fulfilled' && result.value.status,
+      429,
+      'sent at once, as without pacing',
+    );
+    assert.ok(result.ms < 400);
+    assert.throws(
+      () => rfetch.configureHost(server.host, { rateLimit: { maxWaitMs: Number.NaN } }),
+      new RegExp(
+        `option hosts\\.${server.host.replaceAll('.', '\\.')}\\.rateLimit\\.maxWaitMs must be a finite number`,
+      ),
+    );
+  });
+
   it('stats().hosts[host].rateLimit shows what the host said last; metrics count the paced calls and their wait', async () => {
     const reader = new TestReader();
     const meterProvider = new MeterProvider({ readers: [reader] });
