@@ -160,6 +160,16 @@ async function pace(env: LoopEnv, call: Call, host: HostPolicyState, policy: Hos
   }
 }
 
+/**
+ * Whether the call may be sent more than once: retries on, and a method the rules allow (POST and PATCH
+ * with a key of the caller's, `retryNonIdempotent`, or one of our own with `idempotencyKey: 'auto'`).
+ */
+function isRetryableCall(call: Call, retry: ResolvedRetry | false): boolean {
+  if (retry === false || retry.maxRetries === 0) return false;
+  const hasKey = () => retry.idempotencyKey === 'auto' || hasIdempotencyKey(call.input, call.init);
+  return isRetryableMethod(call.method, hasKey, retry.retryNonIdempotent);
+}
+
 /** True when the policy asks for an `Idempotency-Key` of our own and the call is a POST or PATCH without one. */
 function needsKey(call: Call, retry: ResolvedRetry | false): boolean {
   if (retry === false || retry.idempotencyKey !== 'auto') return false;
@@ -190,16 +200,9 @@ export async function retryLoop(
 ): Promise<Response> {
   const { retry, timeout } = policy;
   const deadline = new Deadline(call.host, timeout.deadlineMs);
-  const keyed = needsKey(call, retry);
+  const retryable = isRetryableCall(call, retry);
+  const keyed = retryable && needsKey(call, retry);
   const init = keyed ? withIdempotencyKey(call.input, call.init) : call.init;
-  const retryable =
-    retry !== false &&
-    retry.maxRetries > 0 &&
-    isRetryableMethod(
-      call.method,
-      () => keyed || hasIdempotencyKey(call.input, init),
-      retry.retryNonIdempotent,
-    );
   const prepared = prepareBody(call.input, init, retryable, retry ? retry.bufferBodyBytes : 0);
   const body = prepared instanceof Promise ? await prepared : prepared;
   host.budget?.recordCall();
