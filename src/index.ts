@@ -47,6 +47,7 @@ export type {
   JitterKind,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResilientRequestInit,
@@ -68,4 +69,12 @@ export type {
 } from './outcome/health.ts';
 export { classifyHealth } from './outcome/health.ts';
 export type { CircuitStateName } from './policies/breaker.ts';
-export { computeRetryDelay, parseRetryAfter } from './policies/retry-rules.ts';
+export type { RateLimitStats } from './policies/pacing.ts';
+export { type RateLimitHint, readRateLimit } from './policies/rate-limit-headers.ts';
+export {
+  computeRetryDelay,
+  parseRetryAfter,
+  parseRetryAfterMs,
+  serverRetryDelay,
+  shouldRetryHint,
+} from './policies/retry-rules.ts';

@@ -107,6 +107,7 @@ export class Calls {
         attempts: 0,
         sent: 0,
         hopHost: undefined,
+        pacedOut: false,
       },
       state,
       policy,

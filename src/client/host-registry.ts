@@ -15,6 +15,7 @@ import type { HostPolicy, ResolvedOptions } from '../options/resolved.ts';
 import { type HealthStatus, HostHealthWindow } from '../outcome/health.ts';
 import type { BreakerTransition, CircuitBreaker } from '../policies/breaker.ts';
 import { type Circuits, createHostPolicies, type HostPolicyState } from '../policies/host-state.ts';
+import type { HostRateLimit } from '../policies/pacing.ts';
 import type { RetryBudget } from '../policies/retry-budget.ts';
 import type { HostStats } from './types.ts';
 
@@ -24,6 +25,7 @@ export interface HostState extends HostPolicyState {
   policy: HostPolicy;
   breaker: CircuitBreaker | undefined;
   budget: RetryBudget | undefined;
+  rateLimit: HostRateLimit | undefined;
   /** The calls of the health window. */
   readonly health: HostHealthWindow;
   /** The health status last reported. */
@@ -101,7 +103,11 @@ export class HostRegistry implements Circuits {
   stats(): Record<string, HostStats> {
     const out: Record<string, HostStats> = {};
     for (const [host, state] of this.#hosts) {
-      out[host] = { circuit: state.breaker?.state ?? 'disabled', retriesDenied: state.retriesDenied };
+      out[host] = {
+        circuit: state.breaker?.state ?? 'disabled',
+        retriesDenied: state.retriesDenied,
+        rateLimit: state.rateLimit?.stats() ?? null,
+      };
     }
     return out;
   }
@@ -119,6 +125,8 @@ export class HostRegistry implements Circuits {
       const fresh = createHostPolicies(host, policy, this.#options.retry, (t) => this.#transition(host, t));
       if (!sameGroup(state.policy.circuitBreaker, policy.circuitBreaker)) state.breaker = fresh.breaker;
       if (!sameGroup(budgetOf(state.policy), budgetOf(policy))) state.budget = fresh.budget;
+      // Pacing turned on or off; what the host said is kept while it stays on.
+      if (!policy.rateLimit !== !state.policy.rateLimit) state.rateLimit = fresh.rateLimit;
       state.policy = policy;
       changed.push(state);
     }
@@ -126,7 +134,7 @@ export class HostRegistry implements Circuits {
   }
 
   #create(host: string, policy: HostPolicy): HostState {
-    const { breaker, budget } = createHostPolicies(host, policy, this.#options.retry, (t) =>
+    const { breaker, budget, rateLimit } = createHostPolicies(host, policy, this.#options.retry, (t) =>
       this.#transition(host, t),
     );
     return {
@@ -134,6 +142,7 @@ export class HostRegistry implements Circuits {
       policy,
       breaker,
       budget,
+      rateLimit,
       retriesDenied: 0,
       health: new HostHealthWindow(this.#options.health),
       status: 'UNKNOWN',
@@ -150,7 +159,8 @@ export class HostRegistry implements Circuits {
     for (const [host, state] of this.#hosts) {
       const circuit = state.breaker?.state ?? 'closed';
       const idleFor = Math.max(this.#idleMs, budgetWindowOf(state.policy));
-      if (circuit === 'closed' && state.active === 0 && now - state.lastUsedAt > idleFor)
+      const paced = state.rateLimit?.isPaced(now) === true;
+      if (circuit === 'closed' && state.active === 0 && !paced && now - state.lastUsedAt > idleFor)
         this.#hosts.delete(host);
     }
     this.#sweepAt = Math.max(256, this.#hosts.size * 2);

@@ -4,6 +4,7 @@ import type { HostPattern } from '../hosts/patterns.ts';
 import type { CloseOptions, HostOptions, ResilientRequestInit } from '../options/types.ts';
 import type { HealthStatus, HostHealth } from '../outcome/health.ts';
 import type { CircuitStateName } from '../policies/breaker.ts';
+import type { RateLimitStats } from '../policies/pacing.ts';
 import type { LifecycleState } from './lifecycle.ts';
 
 export interface ResilientFetchStats {
@@ -60,6 +61,12 @@ export interface HostStats {
   readonly circuit: CircuitStateName | 'disabled';
   /** Retries the retry budget refused. */
   readonly retriesDenied: number;
+  /**
+   * What the host said of its rate limit in its last response that said anything (remaining, reset
+   * time, limit, policy, which headers), and until when new calls wait (`pacedUntil`, 0: not paced);
+   * null when it never said, or when `rateLimit` is off.
+   */
+  readonly rateLimit: RateLimitStats | null;
 }
 
 export interface ResilientFetchMethods {

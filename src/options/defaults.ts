@@ -19,6 +19,7 @@ interface Defaults {
   readonly circuitBreaker: ResolvedBreaker;
   readonly timeout: ResolvedTimeout;
   readonly response: ResolvedResponse;
+  readonly rateLimit: Resolved<Options.RateLimitOptions>;
   readonly health: Resolved<Options.HealthOptions>;
   readonly telemetry: Pick<ResolvedTelemetry, 'maxHosts' | 'redactQueryParams' | 'headersToSpanAttributes'>;
   readonly dns: Resolved<Omit<Options.DnsOptions, 'lookup'>>;
@@ -51,6 +52,7 @@ export const defaults = {
     errorCodes: retryableErrorCodes,
     retryNonIdempotent: false,
     bufferBodyBytes: 0,
+    idempotencyKey: false,
     budget: { ratio: 0.2, windowMs: 10_000, minRetriesPerSecond: 10 },
   },
   circuitBreaker: {
@@ -68,6 +70,7 @@ export const defaults = {
     deadlineCoversBody: false,
   },
   response: { maxBytes: false, maxRatio: false },
+  rateLimit: { maxWaitMs: 10_000 },
   health: { windowMs: 60_000, minCalls: 10, healthyRatio: 0.95, degradedRatio: 0.8 },
   telemetry: {
     maxHosts: 200,

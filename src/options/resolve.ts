@@ -94,6 +94,7 @@ function mergeHost(base: HostPolicy, user: HostOptions): HostPolicy {
     ),
     timeout: mergeGroup(base.timeout, user.timeout, defaults.timeout) as ResolvedTimeout,
     response: mergeGroup(base.response, user.response, defaults.response) as ResolvedResponse,
+    rateLimit: mergeGroup(base.rateLimit, user.rateLimit, defaults.rateLimit),
   });
 }
 
@@ -103,6 +104,7 @@ const basePolicy: HostPolicy = Object.freeze({
   circuitBreaker: Object.freeze({ ...defaults.circuitBreaker }),
   timeout: Object.freeze({ ...defaults.timeout }),
   response: Object.freeze({ ...defaults.response }),
+  rateLimit: Object.freeze({ ...defaults.rateLimit }),
 });
 
 /**
@@ -212,6 +214,7 @@ export function resolveRequestPolicy(policy: HostPolicy, user: unknown, topLevel
     retry: mergeRetry(policy.retry, u.retry, topLevel?.retry),
     timeout: mergeGroup(policy.timeout, u.timeout, defaults.timeout) as ResolvedTimeout,
     response: mergeGroup(policy.response, u.response, defaults.response) as ResolvedResponse,
+    rateLimit: policy.rateLimit,
   };
 }
 

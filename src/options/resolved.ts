@@ -10,6 +10,7 @@ import type {
   HealthOptions,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   ResponseOptions,
   RetryBudgetOptions,
   RetryOptions,
@@ -40,6 +41,8 @@ export interface HostPolicy {
   readonly circuitBreaker: ResolvedBreaker | false;
   readonly timeout: ResolvedTimeout;
   readonly response: ResolvedResponse;
+  /** `false` when rate-limit pacing is off. */
+  readonly rateLimit: Resolved<RateLimitOptions> | false;
 }
 
 export interface ResolvedOptions extends HostPolicy {

@@ -14,6 +14,7 @@ import type {
   HostRule,
   LimitsOptions,
   PoolOptions,
+  RateLimitOptions,
   RequestPolicyOptions,
   ResilientFetchOptions,
   ResponseOptions,
@@ -92,6 +93,9 @@ const requestRetryValidators: Validators<Omit<RetryOptions, 'budget'>> = {
   retryNonIdempotent: checkBoolean,
   bufferBodyBytes: checkNumber(0, true),
   shouldRetry: checkFunction,
+  idempotencyKey: (value, path) => {
+    if (value !== false && value !== 'auto') fail(TypeError, path, '"auto" or false', value);
+  },
 };
 
 const retryValidators: Validators<RetryOptions> = {
@@ -129,12 +133,17 @@ const responseValidators: Validators<ResponseOptions> = {
   maxRatio: orFalse(checkNumber(1, false)),
 };
 
+const rateLimitValidators: Validators<RateLimitOptions> = {
+  maxWaitMs: checkNumber(0, false, maxTimerMs),
+};
+
 export const hostValidators: Validators<HostOptions> = {
   pool: checkGroup(poolValidators),
   retry: checkGroup(retryValidators, true),
   circuitBreaker: checkGroup(breakerValidators, true),
   timeout: checkGroup(timeoutValidators),
   response: checkGroup(responseValidators),
+  rateLimit: checkGroup(rateLimitValidators, true),
 };
 
 const healthValidators: Validators<HealthOptions> = {

@@ -14,6 +14,8 @@ export interface CallFacts {
   /** Epoch ms at the call's start. */
   readonly startedAt: number;
   readonly attempts: number;
+  /** The deadline passed while the call waited for its host's rate-limit reset (see `Call.pacedOut`). */
+  readonly pacedOut?: boolean;
 }
 
 function outcomeBase(call: CallFacts) {
@@ -47,6 +49,8 @@ export function outcomeOfError(call: CallFacts, error: unknown): CallOutcome {
     return { ...base, errorType: cause.code, result: 'rejected' };
   }
   if (isCallerAbort(call.signal, error)) return { ...base, result: 'aborted' };
+  // Held back by the host's own rate limit until the deadline: not sent, not the host failing.
+  if (call.pacedOut === true && isTimeout(error)) return { ...base, result: 'rejected' };
   if (isTimeout(error)) return { ...base, result: 'failure', failure: 'timeout' };
   // Ended by our own shutdown (destroy, drain timeout): says nothing about the host.
   if (isOwnError(error)) return { ...base, result: 'aborted' };

@@ -26,4 +26,9 @@ export interface Call {
    * (the fast transport does; Node's fetch does not tell): a failure there is that host's.
    */
   hopHost: string | undefined;
+  /**
+   * Set when the call's deadline passed while it waited for its host's rate-limit reset: nothing was
+   * sent for that wait, so the timeout says nothing about the host (its breaker and health ignore it).
+   */
+  pacedOut: boolean;
 }

@@ -5,6 +5,7 @@
  */
 import type { HostPolicy, ResolvedRetry } from '../options/resolved.ts';
 import { type BreakerTransition, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
+import { HostRateLimit } from './pacing.ts';
 import { RetryBudget } from './retry-budget.ts';
 
 export interface HostPolicyState {
@@ -12,6 +13,8 @@ export interface HostPolicyState {
   readonly policy: HostPolicy;
   readonly breaker: CircuitBreaker | undefined;
   readonly budget: RetryBudget | undefined;
+  /** What the host said of its rate limit, and its pacing; undefined when `rateLimit` is off. */
+  readonly rateLimit: HostRateLimit | undefined;
   /** Retries the budget refused. */
   retriesDenied: number;
 }
@@ -22,7 +25,7 @@ export interface Circuits {
 }
 
 /**
- * A breaker and a budget for `host` under `policy`. A host with retries off still gets a budget (from
+ * A breaker, a budget and rate-limit pacing for `host` under `policy`. A host with retries off still gets a budget (from
  * `topRetry`, the top-level options) in case a call turns retries back on through `init.resilience`.
  */
 export function createHostPolicies(
@@ -30,12 +33,13 @@ export function createHostPolicies(
   policy: HostPolicy,
   topRetry: ResolvedRetry | false,
   onTransition: (transition: BreakerTransition) => void,
-): Pick<HostPolicyState, 'breaker' | 'budget'> {
+): Pick<HostPolicyState, 'breaker' | 'budget' | 'rateLimit'> {
   const budgetOptions = policy.retry ? policy.retry.budget : topRetry ? topRetry.budget : false;
   return {
     breaker: policy.circuitBreaker
       ? createCircuitBreaker(host, policy.circuitBreaker, onTransition)
       : undefined,
     budget: budgetOptions ? new RetryBudget(budgetOptions) : undefined,
+    rateLimit: policy.rateLimit ? new HostRateLimit() : undefined,
   };
 }

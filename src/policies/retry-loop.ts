@@ -13,7 +13,14 @@ import { prepareBody } from './body.ts';
 import type { Call } from './call.ts';
 import { coverBody, Deadline } from './deadline.ts';
 import type { HostPolicyState } from './host-state.ts';
-import { computeRetryDelay, hasIdempotencyKey, isRetryableMethod, parseRetryAfter } from './retry-rules.ts';
+import {
+  computeRetryDelay,
+  hasIdempotencyKey,
+  isRetryableMethod,
+  serverRetryDelay,
+  shouldRetryHint,
+  withIdempotencyKey,
+} from './retry-rules.ts';
 
 /** What the loop runs with: the attempt's environment, and the instance's shutdown signal. */
 export interface LoopEnv extends AttemptEnv {
@@ -89,7 +96,20 @@ function askHook(retry: ResolvedRetry, call: Call, n: number, outcome: AttemptEn
   }
 }
 
-/** Decides whether to retry after `outcome`; returns the delay, or undefined to stop here. */
+/**
+ * Whether the rules retry `response`'s status: `x-should-retry: false` never, `x-should-retry: true` for
+ * any error status (4xx, 5xx), else the status list. Read only for error statuses: a success costs nothing.
+ */
+function isRetryableStatus(retry: ResolvedRetry, response: Response): boolean {
+  const { status } = response;
+  const hint = status >= 400 ? shouldRetryHint(response.headers) : undefined;
+  return hint ?? retry.statuses.has(status);
+}
+
+/**
+ * Decides whether to retry after `outcome`; returns the delay, or undefined to stop here. `pacedMs`: how
+ * long the host's rate limit holds new calls back (a retry waits at least that).
+ */
 function retryDelay(
   call: Call,
   retry: ResolvedRetry,
@@ -97,27 +117,70 @@ function retryDelay(
   outcome: AttemptEnd,
   previousDelay: number,
   deadline: Deadline,
+  pacedMs: number,
 ): number | undefined {
   if (n > retry.maxRetries) return undefined;
   if (outcome.response) {
-    if (!retry.statuses.has(outcome.response.status)) return undefined;
+    if (!isRetryableStatus(retry, outcome.response)) return undefined;
   } else if (!retry.errorCodes.has(errorCodeOf(outcome.error))) {
     return undefined;
   }
   if (!askHook(retry, call, n, outcome)) return undefined;
   let delay = computeRetryDelay(n, retry, previousDelay);
-  const retryAfter = outcome.response
-    ? parseRetryAfter(outcome.response.headers.get('retry-after'))
-    : undefined;
-  if (retryAfter !== undefined) {
+  const asked = outcome.response ? serverRetryDelay(outcome.response.headers) : undefined;
+  if (asked !== undefined) {
     // Honoured when within the max delay; asked to wait longer, we return the response instead.
-    if (retryAfter > retry.maxDelayMs) return undefined;
-    delay = retryAfter;
+    if (asked > retry.maxDelayMs) return undefined;
+    delay = asked;
   }
+  delay = Math.max(delay, pacedMs);
   // A retry that could not start before the deadline is not worth the wait.
   if (Date.now() + delay >= deadline.at) return undefined;
   return delay;
 }
+
+/**
+ * Waits while the host's rate limit holds new calls back (see `pacing.ts`), before the attempt is
+ * dispatched: a paced call holds no slot of the total cap. The caller's abort and our shutdown end the
+ * wait at once (as a backoff); the deadline ends it with its TimeoutError, nothing sent.
+ */
+async function pace(env: LoopEnv, call: Call, host: HostPolicyState, policy: HostPolicy, deadline: Deadline) {
+  const wait = pacedFor(host, policy);
+  if (wait === 0) return;
+  const start = Date.now();
+  const cut = wait >= deadline.remaining(start);
+  try {
+    await sleep(cut ? Math.max(0, deadline.remaining(start)) : wait, call.signal, env.shutdown);
+  } finally {
+    env.telemetry.paced(call, Date.now() - start);
+  }
+  if (cut) {
+    call.pacedOut = true;
+    throw deadline.expire();
+  }
+}
+
+/**
+ * Whether the call may be sent more than once: retries on, and a method the rules allow (POST and PATCH
+ * with a key of the caller's, `retryNonIdempotent`, or one of our own with `idempotencyKey: 'auto'`).
+ */
+function isRetryableCall(call: Call, retry: ResolvedRetry | false): boolean {
+  if (retry === false || retry.maxRetries === 0) return false;
+  const hasKey = () => retry.idempotencyKey === 'auto' || hasIdempotencyKey(call.input, call.init);
+  return isRetryableMethod(call.method, hasKey, retry.retryNonIdempotent);
+}
+
+/** True when the policy asks for an `Idempotency-Key` of our own and the call is a POST or PATCH without one. */
+function needsKey(call: Call, retry: ResolvedRetry | false): boolean {
+  if (retry === false || retry.idempotencyKey !== 'auto') return false;
+  return (call.method === 'POST' || call.method === 'PATCH') && !hasIdempotencyKey(call.input, call.init);
+}
+
+/** How long the host's rate limit holds a new call back now, in ms (0: not at all). */
+const pacedFor = (host: HostPolicyState, policy: HostPolicy): number =>
+  host.rateLimit === undefined || host.rateLimit.until === 0 || !policy.rateLimit
+    ? 0
+    : host.rateLimit.waitMs(policy.rateLimit.maxWaitMs);
 
 /** The budget's say on a retry the rules allow: a spent budget is not an error, the call ends as is. */
 function admitRetry(env: LoopEnv, call: Call, host: HostPolicyState, outcome: AttemptEnd): boolean {
@@ -137,16 +200,18 @@ export async function retryLoop(
 ): Promise<Response> {
   const { retry, timeout } = policy;
   const deadline = new Deadline(call.host, timeout.deadlineMs);
-  const retryable =
-    retry !== false &&
-    retry.maxRetries > 0 &&
-    isRetryableMethod(call.method, () => hasIdempotencyKey(call.input, call.init), retry.retryNonIdempotent);
-  const prepared = prepareBody(call.input, call.init, retryable, retry ? retry.bufferBodyBytes : 0);
+  const retryable = isRetryableCall(call, retry);
+  const keyed = retryable && needsKey(call, retry);
+  const init = keyed ? withIdempotencyKey(call.input, call.init) : call.init;
+  const prepared = prepareBody(call.input, init, retryable, retry ? retry.bufferBodyBytes : 0);
   const body = prepared instanceof Promise ? await prepared : prepared;
   host.budget?.recordCall();
   let previousDelay = retry ? retry.baseDelayMs : 0;
   for (let n = 1; ; n++) {
+    // One field read when the host is not paced: no promise, no microtask.
+    if (host.rateLimit?.until) await pace(env, call, host, policy, deadline);
     const outcome = await attempt(env, call, body.next(), timeout, deadline, policy.response);
+    if (outcome.response && !outcome.response.redirected) host.rateLimit?.observe(outcome.response.headers);
     if (outcome.error !== undefined) {
       const aborted = isCallerAbort(call.signal, outcome.error);
       if (aborted || deadline.isIt(outcome.error)) {
@@ -156,7 +221,7 @@ export async function retryLoop(
     }
     let delay =
       retryable && retry && body.canReplay()
-        ? retryDelay(call, retry, n, outcome, previousDelay, deadline)
+        ? retryDelay(call, retry, n, outcome, previousDelay, deadline, pacedFor(host, policy))
         : undefined;
     if (delay !== undefined && !admitRetry(env, call, host, outcome)) delay = undefined;
     if (delay !== undefined) {

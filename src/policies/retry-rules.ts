@@ -7,7 +7,11 @@
  * longer than the max delay, and cannot hand back the last Response after the last attempt. Its backoff
  * strategies have no linear or proportional-jitter variant either. The rules fit in these functions.
  */
+import { randomUUID } from 'node:crypto';
 import type { ResolvedRetry } from '../options/resolved.ts';
+import { maxTimerMs } from '../options/validate.ts';
+import { withContext } from '../telemetry/propagation.ts';
+import type { FetchInit } from '../transport/types.ts';
 
 /**
  * The delay before retry number `retry` (1 for the first retry), in ms, capped at `maxDelayMs`.
@@ -77,6 +81,44 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+const milliseconds = /^\d+(?:\.\d+)?$/;
+
+/**
+ * A `retry-after-ms` value (OpenAI, Anthropic; Azure's `x-ms-retry-after-ms`): a non-negative number of
+ * milliseconds, fractions allowed. `undefined` for a missing or malformed value (a sign, a unit, two
+ * values joined by a comma, one beyond a timer's reach, about 24.8 days: huge is garbage, not a wait).
+ */
+export function parseRetryAfterMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (!milliseconds.test(text)) return undefined;
+  const ms = Number(text);
+  return ms <= maxTimerMs ? ms : undefined;
+}
+
+/**
+ * The delay a response asks for, in ms: `retry-after-ms`, else `x-ms-retry-after-ms`, else `Retry-After`
+ * (the first well-formed one wins; a malformed one is passed over). `undefined` when none says.
+ */
+export function serverRetryDelay(headers: Headers, now = Date.now()): number | undefined {
+  return (
+    parseRetryAfterMs(headers.get('retry-after-ms')) ??
+    parseRetryAfterMs(headers.get('x-ms-retry-after-ms')) ??
+    parseRetryAfter(headers.get('retry-after'), now)
+  );
+}
+
+/**
+ * `x-should-retry` (OpenAI, Anthropic): `true` or `false`, any case; `undefined` when absent or anything
+ * else.
+ */
+export function shouldRetryHint(headers: Headers): boolean | undefined {
+  const value = headers.get('x-should-retry');
+  if (value === null) return undefined;
+  const text = value.trim().toLowerCase();
+  return text === 'true' ? true : text === 'false' ? false : undefined;
+}
+
 const alwaysIdempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
@@ -106,4 +148,16 @@ export function hasIdempotencyKey(
   } catch {
     return false;
   }
+}
+
+const keyName = ['idempotency-key'];
+
+/**
+ * A copy of the call's init whose headers (the init's, else the Request's) carry a random
+ * `Idempotency-Key` (`crypto.randomUUID()`): one key per call, so every attempt sends the same. The
+ * caller's objects are never changed. Ask only when `hasIdempotencyKey` said there is none.
+ */
+export function withIdempotencyKey(input: string | Request, init: FetchInit): FetchInit {
+  const headers = withContext(init.headers, input, { 'idempotency-key': randomUUID() }, keyName);
+  return { ...init, headers };
 }

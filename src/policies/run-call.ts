@@ -33,7 +33,8 @@ function isFailureStatus(policy: HostPolicy, status: number): boolean {
 /** The verdict on a call that rejected. */
 function onError(call: Call, circuits: Circuits, breaker: CircuitBreaker, probe: boolean, error: unknown) {
   const failedAt = call.hopHost;
-  const hostFault = isHostVerdict(call.signal, error);
+  // A deadline that passed while the call waited for the host's rate-limit reset: nothing was sent.
+  const hostFault = !call.pacedOut && isHostVerdict(call.signal, error);
   if (failedAt !== undefined && failedAt !== call.host && hostFault) {
     // The hop that failed was another host's (a redirect the transport followed): this host answered
     // its part with a redirect, a success; the failure counts against the other host's breaker.

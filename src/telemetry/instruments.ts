@@ -21,6 +21,7 @@ export interface Instruments {
   readonly retries: Counter;
   readonly denied: Counter;
   readonly rejections: Counter;
+  readonly rateLimitWait: Histogram;
 }
 
 const circuitStates = ['closed', 'open', 'half-open', 'isolated'] as const;
@@ -46,6 +47,11 @@ export function createInstruments(meter: Meter): Instruments {
     }),
     rejections: meter.createCounter(semconv.METRIC_REJECTIONS, {
       description: 'Calls refused without touching the network, by reason.',
+    }),
+    rateLimitWait: meter.createHistogram(semconv.METRIC_RATE_LIMIT_WAIT, {
+      description: 'Waits of calls paced by what their host said of its rate limit.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: semconv.DURATION_BUCKETS },
     }),
   };
 }

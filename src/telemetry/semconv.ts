@@ -36,6 +36,8 @@ export const METRIC_RETRIES_DENIED = 'resilient_fetch.retries.denied';
 export const METRIC_REJECTIONS = 'resilient_fetch.rejections';
 export const METRIC_CIRCUIT_STATE = 'resilient_fetch.circuit.state';
 export const METRIC_HEALTH_STATE = 'resilient_fetch.health.state';
+/** One per call attempt paced by its host's rate limit: the wait, in seconds (its count: paced calls). */
+export const METRIC_RATE_LIMIT_WAIT = 'resilient_fetch.rate_limit.wait.duration';
 export const ATTR_OUTCOME = 'resilient_fetch.outcome';
 export const ATTR_REASON = 'resilient_fetch.reason';
 /** Bare `state`, so that a Prometheus alert reads `resilient_fetch_health_state{state="failed"} == 1`. */

@@ -64,6 +64,11 @@ export class Telemetry {
     this.#instruments.retries.add(1, { ...this.#labels.metricOf(call.host), [semconv.ATTR_REASON]: reason });
   }
 
+  /** A call waited `ms` for its host's rate-limit reset (or until its abort or deadline ended the wait). */
+  paced(call: Pick<CallInfo, 'host'>, ms: number): void {
+    this.#instruments.rateLimitWait.record(ms / 1_000, this.#labels.metricOf(call.host));
+  }
+
   retryDenied(call: Pick<CallInfo, 'host'>): void {
     this.#instruments.denied.add(1, this.#labels.metricOf(call.host));
   }

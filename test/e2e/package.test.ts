@@ -33,9 +33,13 @@ const publicApi = [
   'isResilientFetchError',
   'isResponseTooLargeError',
   'parseRetryAfter',
+  'parseRetryAfterMs',
+  'readRateLimit',
   'resilientFetch',
   'resolveOptions',
   'semconvRedactedQueryParams',
+  'serverRetryDelay',
+  'shouldRetryHint',
   'uninstall',
 ];
 

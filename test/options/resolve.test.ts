@@ -32,7 +32,9 @@ describe('resolveOptions', () => {
       jitterRatio: 0.1,
       retryNonIdempotent: false,
       bufferBodyBytes: 0,
+      idempotencyKey: false,
     });
+    assert.deepEqual(resolved.rateLimit, { maxWaitMs: 10_000 });
     assert.deepEqual([...statuses], [408, 429, 500, 502, 503, 504]);
     assert.ok(
       errorCodes.has('ECONNRESET') && errorCodes.has('ECONNREFUSED') && errorCodes.has('TimeoutError'),
@@ -137,7 +139,7 @@ describe('resolveOptions', () => {
       'unknown top-level key',
       { retries: 3 },
       TypeError,
-      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, response, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
+      /unknown option retries \(known options: pool, retry, circuitBreaker, timeout, response, rateLimit, dns, telemetry, health, hosts, drainTimeoutMs, limits\)/,
     ],
     ['unknown nested key', { pool: { maxSockets: 3 } }, TypeError, /unknown option pool\.maxSockets/],
     [
