@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createResilientFetch } from '../../src/index.ts';
 import { runScriptInChild } from '../helpers/child.ts';
 import { codes } from '../helpers/errors.ts';
-import { sleep, startServer, type TestServer } from '../helpers/server.ts';
+import { sleep, startServer, type TestServer, tunnel } from '../helpers/server.ts';
 
 /** The first code in the cause chain. */
 const codeOf = (error: unknown): unknown => codes(error).find((code) => code !== undefined);
@@ -18,13 +18,7 @@ async function startProxy() {
   proxy.server.on('connect', (req, socket) => {
     tunnels.push(String(req.url));
     auth.push(req.headers['proxy-authorization']);
-    const [host, port] = String(req.url).split(':');
-    const upstream = net.connect(Number(port), host, () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.pipe(socket).pipe(upstream);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
+    tunnel(req, socket);
   });
   return { proxy, tunnels, auth };
 }

@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface TestServer {
   readonly url: string;
@@ -87,4 +88,15 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Answers a CONNECT on a proxy: tunnels the client's socket to the `host:port` it asked for. */
+export function tunnel(req: http.IncomingMessage, socket: Duplex): void {
+  const [host, port] = String(req.url).split(':');
+  const upstream = net.connect(Number(port), host, () => {
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    upstream.pipe(socket).pipe(upstream);
+  });
+  upstream.on('error', () => socket.destroy());
+  socket.on('error', () => upstream.destroy());
 }

@@ -13,14 +13,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as undici8 from 'undici';
 import * as undici7 from 'undici7';
 import { createResilientFetch, type ResilientFetch } from '../../src/index.ts';
 import { runScriptInChild } from '../helpers/child.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, tunnel } from '../helpers/server.ts';
 
 const nativeFetch: typeof fetch = globalThis.fetch;
 const undici8Fetch = undici8.fetch as unknown as typeof fetch;
@@ -72,13 +72,7 @@ async function startProxy(): Promise<TestServer> {
   });
   forwarder.server.on('connect', (req, socket) => {
     proxied++;
-    const [host, port] = String(req.url).split(':');
-    const upstream = net.connect(Number(port), host, () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.pipe(socket).pipe(upstream);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
+    tunnel(req, socket);
   });
   return forwarder;
 }
