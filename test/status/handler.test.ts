@@ -228,3 +228,29 @@ describe('statusHandler options', () => {
     assert.throws(() => statusHandler({} as never), { name: 'TypeError', message: /option rfetch must be/ });
   });
 });
+
+describe('when reading health throws', () => {
+  const broken = {
+    health: () => {
+      throw new Error('broken source');
+    },
+    stats: () => rfetch.stats(),
+  };
+
+  it('answers 500 without the error, or hands the error to next()', async () => {
+    await using plain = await mount(statusHandler(broken));
+    const { res, json, text } = await get(plain, '/health');
+    assert.equal(res.status, 500);
+    assert.equal(json.error, 'internal error');
+    assert.doesNotMatch(text, /broken source/);
+    let passed: unknown;
+    await using withNext = await startServer((req, res) =>
+      statusHandler(broken)(req, res, (error) => {
+        passed = error;
+        res.end('app error handler');
+      }),
+    );
+    assert.equal((await get(withNext, '/health')).text, 'app error handler');
+    assert.match((passed as Error).message, /broken source/);
+  });
+});
