@@ -67,6 +67,20 @@ describe('the published package', () => {
     assert.deepEqual(JSON.parse(result.stdout), publicApi);
   });
 
+  it('exposes resilient-fetch/status to ESM import and to require()', async () => {
+    const code = `console.log(JSON.stringify(Object.keys(m).sort()))`;
+    const esm = await runInChild([
+      '--input-type=module',
+      '-e',
+      `const m = await import('resilient-fetch/status'); ${code}`,
+    ]);
+    assert.equal(esm.code, 0, esm.stderr);
+    assert.deepEqual(JSON.parse(esm.stdout), ['statusHandler']);
+    const cjs = await runInChild(['-e', `const m = require('resilient-fetch/status'); ${code}`]);
+    assert.equal(cjs.code, 0, cjs.stderr);
+    assert.deepEqual(JSON.parse(cjs.stdout), ['statusHandler']);
+  });
+
   it('runs `node --import resilient-fetch/register` from the built files', async () => {
     const result = await runInChild([
       '--import',
@@ -94,6 +108,7 @@ describe('the published package', () => {
     const paths = pack?.files.map((f) => f.path) ?? [];
     assert.ok(paths.includes('dist/index.js') && paths.includes('dist/index.d.ts'));
     assert.ok(paths.includes('dist/register.js'));
+    assert.ok(paths.includes('dist/status.js') && paths.includes('dist/status.d.ts'));
     const unexpected = paths.filter((p) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(p));
     assert.deepEqual(unexpected, []);
   });
