@@ -187,19 +187,18 @@ describe('alert rules and dashboard against a real Prometheus scraping the examp
     ]);
     for (const name of wanted) if (!later.has(name)) assert.ok(names.has(name), `${name} is exposed`);
 
-    // The Collector path clears the unit of exactly the metrics exposed with unit `s` (otherwise its
-    // exporter would add `_seconds`): compare with the app's real `# UNIT` lines.
+    // The Collector path clears the unit of every metric exposed with unit `s` (otherwise its exporter
+    // would add `_seconds`): compare with the app's real `# UNIT` lines. The app neither queues nor
+    // paces, so the two wait histograms are not on its page; test/e2e/collector-units.test.ts records
+    // all four and holds the Collector's list to exactly those.
     const secondsMetrics = [...page.matchAll(/^# UNIT (\S+) s$/gm)].map((m) => m[1]).sort();
     const collector = readFileSync(join(repoRoot, 'otel-collector.yaml'), 'utf8');
     const condition = /set\(metric\.unit, ""\) where (.+)/.exec(collector)?.[1] ?? '';
     const cleared = [...condition.matchAll(/metric\.name == "([^"]+)"/g)].map((m) =>
       m[1]?.replaceAll('.', '_'),
     );
-    assert.deepEqual(
-      cleared.sort(),
-      secondsMetrics,
-      'the Collector clears the unit of every metric exposed in s',
-    );
+    for (const name of secondsMetrics)
+      assert.ok(cleared.includes(name), `the Collector clears the unit of ${name}, exposed in s`);
     assert.ok(secondsMetrics.length >= 2);
   });
 
